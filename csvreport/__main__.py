@@ -1,0 +1,3 @@
+from csvreport.cli import main
+
+main()

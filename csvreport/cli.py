@@ -1,0 +1,137 @@
+"""The command line: option declarations that forward to one library function each.
+
+Only this module turns a CsvReportError into `Error: …` on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from csvreport import __version__, log
+from csvreport.config import Settings, load_settings
+from csvreport.errors import ConfigError, CsvReportError
+
+
+class _Group(TyperGroup):
+    """Turns known errors into a message and an exit code, and unexpected ones into a logged stack."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CsvReportError as exc:
+            if not isinstance(exc, ConfigError):
+                log.error("main", str(exc))
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
+            log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
+            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (the stack is in the log file)", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Load CSV exports into SQLite exactly once and write hourly and daily Excel reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+HomeOption = Annotated[Optional[Path], typer.Option(
+    "--home", help="Home folder (default: $CSVREPORT_HOME, else the current directory).", show_default=False)]
+ConfigOption = Annotated[Optional[Path], typer.Option(
+    "--config", help="Settings file (default: HOME/config/settings.toml).", show_default=False)]
+WaitOption = Annotated[float, typer.Option(
+    "--wait", min=0, help="Seconds to wait for another run's lock before exiting with code 3.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"csvreport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors (for cron mail).")]
+    = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="kv (key=value lines) or json.")] = "kv",
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """csvreport: CSV exports in, trustworthy Excel reports out, every hour, unattended."""
+    if log_format not in ("kv", "json"):
+        raise typer.BadParameter("must be kv or json", param_hint="--log-format")
+    ctx.obj = {"home": home, "config": config, "quiet": quiet, "log_format": log_format}
+    log.setup(None, quiet=quiet, fmt=log_format)
+
+
+def settings_for(ctx: typer.Context, home: Optional[Path], config: Optional[Path]) -> Settings:
+    """Resolve the configuration (command options win over the global ones) and start the log file."""
+    root = ctx.find_root().obj or {}
+    settings = load_settings(home or root.get("home"), config or root.get("config"))
+    log.setup(settings.paths.logs, quiet=root.get("quiet", False), fmt=root.get("log_format", "kv"))
+    return settings
+
+
+def _interactive(ctx: typer.Context) -> bool:
+    root = ctx.find_root().obj or {}
+    return sys.stdout.isatty() and not root.get("quiet")
+
+
+def _exit_for(run_status: str) -> None:
+    # Warnings (quarantined files, rejected rows) are not failures: exit 0.
+    if run_status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    source: Annotated[Optional[str], typer.Option("--source", help="Only this source.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the new files and say what would happen; "
+                                          "change nothing.")] = False,
+    rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file, even those whose path, size and "
+                                         "modification time are unchanged.")] = False,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Load every new CSV file of every enabled source into the database, exactly once.
+
+    Example: csvreport --home /srv/csvreport ingest --quiet --wait 60
+    """
+    from csvreport.ingest import ingest as run_ingest
+    from csvreport.progress import file_progress
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    if source:
+        settings.source(source)
+    arguments = {"source": source, "dry_run": dry_run, "rehash": rehash}
+    with file_progress(_interactive(ctx)) as progress:
+        if dry_run:
+            from csvreport.runs import dry_run as unrecorded
+
+            with unrecorded(settings, "ingest", wait) as (conn, run):
+                run_ingest(settings, conn, run, source, dry_run=True, rehash=rehash, progress=progress)
+            return
+        with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
+            run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
+
+
+def main() -> None:
+    app(prog_name="csvreport")
+

@@ -1,0 +1,61 @@
+"""Discovery: which files of a source are there, settled, and worth a look."""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from csvreport.config import Settings, Source
+
+SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Found:
+    ready: list[Candidate]
+    waiting: list[Path]  # modified less than settle_seconds ago
+
+
+def find_files(settings: Settings, source: Source, now: float | None = None) -> Found:
+    """Files matching the source's patterns, oldest first, minus those still being written."""
+    now = time.time() if now is None else now
+    own = [settings.paths.quarantine, settings.paths.reports, settings.paths.archive, settings.paths.logs,
+           settings.paths.database.parent]
+    seen: set[Path] = set()
+    ready: list[Candidate] = []
+    waiting: list[Path] = []
+    for pattern in source.patterns:
+        full = pattern if os.path.isabs(pattern) else os.path.join(settings.home, pattern)
+        for name in glob.iglob(os.path.expanduser(full), recursive=True):
+            path = Path(name).absolute()
+            if path in seen or not _wanted(path) or any(path.is_relative_to(p) for p in own):
+                continue
+            seen.add(path)
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # vanished between listing and stat
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if now - info.st_mtime < settings.settle_seconds:
+                waiting.append(path)
+                continue
+            ready.append(Candidate(path, info.st_size, info.st_mtime_ns))
+    ready.sort(key=lambda c: (c.mtime_ns, str(c.path)))
+    return Found(ready, waiting)
+
+
+def _wanted(path: Path) -> bool:
+    name = path.name
+    return not name.startswith(".") and not name.lower().endswith(SKIPPED_SUFFIXES)

@@ -1,0 +1,195 @@
+"""The one place that opens the database: WAL mode, migrations, source tables.
+
+Bookkeeping tables change only through the numbered SQL files in `migrations/`, each
+applied in its own transaction together with the row that records it. Source tables
+follow the configuration: a new allowlisted column is added, an incompatible change
+is refused with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+from csvreport.config import Settings, Source
+from csvreport.errors import ConfigError, CsvReportError
+
+MIGRATION_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql\Z")
+SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL"}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def utcnow() -> str:
+    """Bookkeeping times: UTC, ISO 8601, readable in the sqlite3 shell."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for SQL; names come from the configuration, never raw from a CSV."""
+    if "\x00" in name:
+        raise ValueError(f"identifier {name!r} contains NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def migrations() -> list[Migration]:
+    found: dict[int, Migration] = {}
+    for entry in resources.files("csvreport.migrations").iterdir():
+        match = MIGRATION_RE.match(entry.name)
+        if not match:
+            continue
+        version = int(match.group(1))
+        if version in found:
+            raise CsvReportError(f"two migrations share number {version:04d}: {found[version].name} and {entry.name}")
+        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+    return [found[v] for v in sorted(found)]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    if not _has_table(conn, "schema_migrations"):
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def pending(conn: sqlite3.Connection) -> list[Migration]:
+    """Migrations not yet applied; never writes, so `status` can use it on a read-only database."""
+    applied: set[int] = set()
+    if _has_table(conn, "schema_migrations"):
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    return [m for m in migrations() if m.version not in applied]
+
+
+def migrate(conn: sqlite3.Connection) -> list[Migration]:
+    """Apply pending migrations in order, each with the row that records it in one transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = []
+    for migration in pending(conn):
+        with transaction(conn):
+            # Another process may have applied it since we looked: check under the write lock.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version=?", (migration.version,)).fetchone():
+                continue
+            try:
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+            except sqlite3.Error as exc:
+                raise CsvReportError(f"migration {migration.name} failed and was rolled back: {exc}") from exc
+            conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                         (migration.version, migration.name, utcnow()))
+        done.append(migration)
+    return done
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration file into complete statements (sqlite3 decides where one ends)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer
+            buffer = ""
+    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+        raise CsvReportError(f"migration ends with an incomplete statement: {buffer.strip()[:80]}")
+
+
+def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
+            apply_migrations: bool = True) -> sqlite3.Connection:
+    """Open the database. Writers get WAL mode and every pending migration applied."""
+    path = settings.paths.database
+    if readonly:
+        if not path.exists():
+            raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=0.5)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if apply_migrations:
+            migrate(conn)
+    conn.execute(f"PRAGMA busy_timeout={500 if readonly else int(busy_ms)}")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+    return row is not None
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Column name -> declared type of a table ({} when it does not exist)."""
+    return {row[1]: row[2].upper() for row in conn.execute(f"PRAGMA table_info({quote(table)})")}
+
+
+def ensure_source_table(conn: sqlite3.Connection, source: Source) -> None:
+    """Create the source's table, or bring it in line with the configuration."""
+    table = quote(source.name)
+    existing = table_columns(conn, source.name)
+    if not existing:
+        columns = ",\n  ".join(f"{quote(c)} {SQL_TYPES[source.type_of(c)]}" for c in source.columns)
+        conn.execute(
+            f"CREATE TABLE {table} (\n  _id INTEGER PRIMARY KEY AUTOINCREMENT,\n  _ingestion_id INTEGER NOT NULL,\n"
+            f"  _ts INTEGER NOT NULL,\n  {columns}\n)"
+        )
+        conn.execute(f"CREATE INDEX {quote(source.name + '__ts')} ON {table} (_ts)")
+    else:
+        lowered = {name.casefold(): (name, kind) for name, kind in existing.items()}
+        for column in source.columns:
+            want = SQL_TYPES[source.type_of(column)]
+            have = lowered.get(column.casefold())
+            if have is None:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(column)} {want}")
+            elif have[1] != want:
+                raise ConfigError(
+                    f"sources.{source.name}.types.{column}: the table {source.name!r} stores {have[0]!r} as "
+                    f"{have[1]}, the configuration now says {want}; change it back, or move the old rows "
+                    f"away (see docs/operations.md, 'Changing a column type')"
+                )
+    _ensure_key_index(conn, source)
+
+
+def _ensure_key_index(conn: sqlite3.Connection, source: Source) -> None:
+    index = source.name + "__key"
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND name=?", (index,)).fetchone()
+    wanted = None
+    if source.key:
+        wanted = (f"CREATE UNIQUE INDEX {quote(index)} ON {quote(source.name)} "
+                  f"({', '.join(quote(c) for c in source.key)})")
+    if (row[0] if row else None) == wanted:
+        return
+    if row:
+        conn.execute(f"DROP INDEX {quote(index)}")
+    if wanted:
+        try:
+            conn.execute(wanted)
+        except sqlite3.IntegrityError:
+            raise ConfigError(
+                f"sources.{source.name}.key: the table {source.name!r} already holds several rows with the "
+                f"same {', '.join(source.key)}; remove the duplicates or keep the old key"
+            ) from None

@@ -1,0 +1,220 @@
+"""`csvreport ingest`: every new file of every enabled source, loaded exactly once.
+
+Per file: skip it when its path, size and mtime are unchanged (no read at all); hash it;
+skip it when that content was loaded or quarantined before under any name; otherwise
+load it in one transaction together with its `ingestion_log` row, after removing the
+rows of an earlier version of the same path. A crash anywhere leaves the file either
+wholly loaded or not at all, and the next run finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from csvreport import db, log
+from csvreport.collect import Candidate, find_files
+from csvreport.config import Settings, Source
+from csvreport.load import LoadResult, Quarantine, load_rows
+from csvreport.quarantine import quarantine_file, rejects_path, write_rejects
+from csvreport.runs import Run
+from csvreport.timeconv import TimestampParser
+
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # loaded, skipped, quarantined
+    ingestion_id: Optional[int] = None
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_read: Optional[int] = None
+    reason: Optional[str] = None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def timestamp_parser(source: Source) -> Optional[TimestampParser]:
+    return TimestampParser(source.timezone, source.timestamp_format) if source.timestamp else None
+
+
+def ingest(settings: Settings, conn: sqlite3.Connection, run: Run, only: Optional[str] = None,
+           dry_run: bool = False, rehash: bool = False,
+           progress: Optional[Callable[[str, int], None]] = None) -> None:
+    """Load every new file of every enabled source (or just `only`)."""
+    sources = [settings.source(only)] if only else [s for s in settings.sources if s.enabled]
+    if only and not sources[0].enabled:
+        log.warning("ingest", "source is disabled in the configuration; loading it because --source asked",
+                    source=only)
+    for source in sources:
+        with db.transaction(conn):
+            db.ensure_source_table(conn, source)
+        found = find_files(settings, source)
+        for path in found.waiting:
+            log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
+                     source=source.name, file=str(path))
+        parser = timestamp_parser(source)
+        for candidate in found.ready:
+            run.add(files_seen=1)
+            outcome = ingest_file(settings, conn, run, source, candidate, parser, dry_run=dry_run, rehash=rehash)
+            if progress is not None:
+                progress(source.name, candidate.size)
+            _count(run, outcome)
+
+
+def _count(run: Run, outcome: Outcome) -> None:
+    if outcome.status == "skipped":
+        run.add(files_skipped=1)
+    elif outcome.status == "loaded":
+        run.add(files_loaded=1, rows_loaded=outcome.rows_loaded, rows_rejected=outcome.rows_rejected)
+        if outcome.rows_rejected:
+            run.warn(f"{outcome.rows_rejected} rows rejected")
+    elif outcome.status == "quarantined":
+        run.add(files_quarantined=1, rows_quarantined=outcome.rows_read or 0)
+        run.warn("files quarantined")
+
+
+def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
+    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
+                       (source.name, str(candidate.path))).fetchone()
+    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
+
+
+def _remember(conn: sqlite3.Connection, source: Source, candidate: Candidate, sha256: str,
+              ingestion_id: Optional[int]) -> None:
+    conn.execute(
+        "INSERT INTO seen_files (source, path, size, mtime_ns, sha256, ingestion_id) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (source, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+        "sha256 = excluded.sha256, ingestion_id = coalesce(excluded.ingestion_id, seen_files.ingestion_id)",
+        (source.name, str(candidate.path), candidate.size, candidate.mtime_ns, sha256, ingestion_id),
+    )
+
+
+def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: Source, candidate: Candidate,
+                parser: Optional[TimestampParser], *, dry_run: bool = False, rehash: bool = False,
+                origin: Optional[Path] = None) -> Outcome:
+    """Load one file. `origin` is set by a replay: the path the file first arrived under."""
+    path = candidate.path
+    shown = str(origin or path)
+    if origin is None and not rehash and _unchanged(conn, source, candidate):
+        return Outcome("skipped")
+    sha256 = sha256_of(path)
+    known = conn.execute(
+        "SELECT id, path, status FROM ingestion_log WHERE source = ? AND sha256 = ? "
+        "AND status IN ('loaded', 'quarantined') ORDER BY id DESC LIMIT 1",
+        (source.name, sha256),
+    ).fetchone()
+    if known and not (origin is not None and known[2] == "quarantined"):
+        if not dry_run:
+            with db.transaction(conn):
+                _remember(conn, source, candidate, sha256, None)
+        what = "loaded" if known[2] == "loaded" else "quarantined"
+        log.info("ingest", f"skipped: this content was {what} before (ingestion {known[0]}, {known[1]})",
+                 source=source.name, file=shown)
+        return Outcome("skipped", ingestion_id=known[0])
+
+    started = db.utcnow()
+    fallback_ts = int(candidate.mtime_ns // 1_000_000_000)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        previous = [row[0] for row in conn.execute(
+            "SELECT id FROM ingestion_log WHERE source = ? AND path = ? AND status = 'loaded'",
+            (source.name, shown))]
+        for old in previous:
+            delete_ingestion_rows(conn, source.name, old)
+            conn.execute("UPDATE ingestion_log SET status = 'superseded', changed_at = ? WHERE id = ?",
+                         (started, old))
+        ingestion_id = conn.execute(
+            "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, started_at, finished_at, run_id)"
+            " VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
+            (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
+        ).lastrowid
+        result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows)
+        rejects = None
+        if result.bad_rows and not dry_run:
+            taken = {row[0] for row in conn.execute(
+                "SELECT rejects_path FROM ingestion_log WHERE source = ? AND rejects_path IS NOT NULL "
+                "AND sha256 != ?", (source.name, sha256))}
+            rejects = rejects_path(settings, source.name, path.name, sha256, taken)
+            write_rejects(rejects, result.header, result.bad_rows)
+        conn.execute(
+            "UPDATE ingestion_log SET rows_read = ?, rows_loaded = ?, rows_rejected = ?, first_row_id = ?, "
+            "last_row_id = ?, min_ts = ?, max_ts = ?, rejects_path = ?, first_bad_line = ?, finished_at = ? "
+            "WHERE id = ?",
+            (result.rows_read, result.rows_loaded, result.bad_count, result.first_row_id, result.last_row_id,
+             result.min_ts, result.max_ts, str(rejects) if rejects else None,
+             result.bad_rows[0].line if result.bad_rows else None, db.utcnow(), ingestion_id),
+        )
+        if not dry_run:
+            _remember(conn, source, candidate, sha256, ingestion_id)
+    except Quarantine as exc:
+        conn.execute("ROLLBACK")
+        return _quarantine(settings, conn, run, source, candidate, sha256, exc, started, dry_run, origin)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("ROLLBACK" if dry_run else "COMMIT")
+    _log_loaded(source, shown, result, previous, rejects, dry_run)
+    return Outcome("loaded", ingestion_id=ingestion_id, rows_loaded=result.rows_loaded,
+                   rows_rejected=result.bad_count, rows_read=result.rows_read)
+
+
+def _log_loaded(source: Source, shown: str, result: LoadResult, previous: list[int], rejects: Optional[Path],
+                dry_run: bool) -> None:
+    verb = "would load" if dry_run else "loaded"
+    note = f"; replaces the rows of ingestion {', '.join(map(str, previous))}" if previous else ""
+    log.info("ingest", f"{verb} {result.rows_loaded} rows{note}", source=source.name, file=shown,
+             rows=result.rows_loaded)
+    if result.bad_count:
+        first = result.bad_rows[0]
+        log.warning("ingest", f"{result.bad_count} bad rows {'would be ' if dry_run else ''}rejected; first at line "
+                    f"{first.line}: {first.reason}", source=source.name, file=shown, rows=result.bad_count,
+                    rejects=str(rejects) if rejects else None)
+
+
+def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: Source, candidate: Candidate,
+                sha256: str, exc: Quarantine, started: str, dry_run: bool, origin: Optional[Path]) -> Outcome:
+    shown = str(origin or candidate.path)
+    if dry_run:
+        log.warning("ingest", f"would be quarantined: {exc.reason}", source=source.name, file=shown)
+        return Outcome("quarantined", rows_read=exc.rows_read, reason=exc.reason)
+    if origin is not None:
+        # A replay that fails again stays where it is, with its reason brought up to date.
+        placed, moved = candidate.path, True
+    else:
+        quarantined = quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line)
+        placed, moved = quarantined.path, quarantined.moved
+    with db.transaction(conn):
+        ingestion_id = conn.execute(
+            "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, reason, "
+            "first_bad_line, quarantine_path, started_at, finished_at, run_id) "
+            "VALUES (?, ?, ?, ?, ?, 'quarantined', ?, ?, ?, ?, ?, ?, ?)",
+            (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
+             exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
+        ).lastrowid
+        if not moved:
+            _remember(conn, source, candidate, sha256, ingestion_id)
+    where = f"moved to {placed}" if moved else f"copied to {placed} (the drop folder is read-only)"
+    log.warning("ingest", f"quarantined: {exc.reason}; {where}", source=source.name, file=shown,
+                rows=exc.rows_read)
+    return Outcome("quarantined", ingestion_id=ingestion_id, rows_read=exc.rows_read, reason=exc.reason)
+
+
+def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int) -> int:
+    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id)."""
+    first, last = conn.execute("SELECT first_row_id, last_row_id FROM ingestion_log WHERE id = ?",
+                               (ingestion_id,)).fetchone()
+    if first is None:
+        return 0
+    return conn.execute(f"DELETE FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?",
+                        (first, last, ingestion_id)).rowcount

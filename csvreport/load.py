@@ -1,0 +1,283 @@
+"""Parse one CSV file and insert its rows: encoding, dialect, header, row checks, types.
+
+The file is streamed: rows go from the csv reader through the checks straight into
+`executemany`, so memory stays flat whatever the file's size. The caller owns the
+transaction; a `Quarantine` raised here means the whole file must be rolled back.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from csvreport.config import Source
+from csvreport.db import quote
+from csvreport.timeconv import TimestampParser
+
+SAMPLE_BYTES = 64 * 1024
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+DECIMAL_COMMA_RE = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?\Z")
+INTEGER_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+\Z")
+
+# A quoted field may legitimately be long (notes, JSON); the stdlib default is 128 KiB.
+csv.field_size_limit(16 * 2**20)
+
+
+class Quarantine(Exception):
+    """The file as a whole cannot be loaded; the message is the reason an operator reads."""
+
+    def __init__(self, reason: str, first_bad_line: Optional[int] = None, rows_read: Optional[int] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.first_bad_line = first_bad_line
+        self.rows_read = rows_read
+
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+    fields: list[str]
+
+
+@dataclass
+class LoadResult:
+    header: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    bad_count: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    min_ts: Optional[int] = None
+    max_ts: Optional[int] = None
+    first_row_id: Optional[int] = None
+    last_row_id: Optional[int] = None
+
+
+class _TooManyBadRows(Exception):
+    pass
+
+
+def python_encoding(encoding: str) -> str:
+    # A UTF-8 byte order mark is accepted (and dropped) whatever the spelling of utf-8.
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def sniff_delimiter(sample: str) -> str:
+    """Pick among , ; tab | the delimiter that splits the first lines most consistently."""
+    lines = sample.splitlines()[:50]
+    if len(sample) >= SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a cut sample may be partial
+    best, best_score = ",", (0, 0)
+    for delimiter in CANDIDATE_DELIMITERS:
+        try:
+            records = [r for r in csv.reader(lines, delimiter=delimiter) if any(f.strip() for f in r)]
+        except csv.Error:
+            continue
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        consistent = sum(1 for r in records if len(r) == width)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _read_sample(path: Path, source: Source) -> str:
+    with open(path, "rb") as handle:
+        raw = handle.read(SAMPLE_BYTES)
+    if not raw:
+        raise Quarantine("the file is empty (0 bytes): there is no header")
+    encoding = python_encoding(source.encoding)
+    if b"\x00" in raw and not encoding.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
+        hint = " it looks like UTF-16: set encoding = \"utf-16\"" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+            " it is binary (compressed or not a CSV at all)"
+        raise Quarantine(f"the file contains NUL bytes, so it is not {source.encoding} text;{hint}")
+    return raw.decode(encoding, errors="replace")
+
+
+def _converter(kind: str, decimal: str) -> Callable[[str], object]:
+    if kind == "integer":
+        def to_int(text: str) -> int:
+            text = text.strip()
+            if "_" in text:
+                raise ValueError
+            if decimal == "," and "." in text and INTEGER_GROUPED_RE.match(text):
+                text = text.replace(".", "")
+            return int(text)
+        return to_int
+    if decimal == ",":
+        def to_real_comma(text: str) -> float:
+            text = text.strip()
+            if not DECIMAL_COMMA_RE.match(text):
+                raise ValueError
+            return float(text.replace(".", "").replace(",", "."))
+        return to_real_comma
+
+    def to_real(text: str) -> float:
+        value = float(text)
+        if "_" in text or not math.isfinite(value):
+            raise ValueError
+        return value
+    return to_real
+
+
+def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id: int,
+              parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int,
+              on_progress: Optional[Callable[[int], None]] = None) -> LoadResult:
+    """Insert the rows of one file under `ingestion_id`; raise Quarantine when it cannot load."""
+    sample = _read_sample(path, source)
+    delimiter = source.delimiter or sniff_delimiter(sample)
+    encoding = python_encoding(source.encoding)
+    result = LoadResult()
+    try:
+        with open(path, encoding=encoding, newline="", errors="strict") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = _header(reader)
+            if header is None:
+                raise Quarantine("the file has no header line (it holds only blank lines)")
+            result.header = header
+            plan = _plan(source, header, path)
+            rows = _checked_rows(reader, source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows,
+                                 result, on_progress)
+            table = quote(source.name)
+            names = ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
+            marks = ", ".join("?" * (len(source.columns) + 2))
+            verb = "INSERT OR REPLACE" if source.key else "INSERT"
+            before = _sequence(conn, source.name)
+            try:
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})".replace("INSERT", verb, 1), rows)
+            except _TooManyBadRows:
+                result.rows_read += sum(1 for r in reader if any(r))
+                first = result.bad_rows[0]
+                raise Quarantine(
+                    f"more than max_bad_rows={max_bad_rows} bad rows ({result.bad_count} or more, "
+                    f"{result.rows_read} rows in all); first at line {first.line}: {first.reason}",
+                    first_bad_line=first.line, rows_read=result.rows_read) from None
+            after = _sequence(conn, source.name)
+            if after > before:
+                result.first_row_id, result.last_row_id = before + 1, after
+    except UnicodeDecodeError as exc:
+        raise Quarantine(
+            f"cannot be decoded as {source.encoding} (byte 0x{exc.object[exc.start]:02x} at offset ~{exc.start} of "
+            f"a block); set encoding for source {source.name!r}, e.g. \"cp1252\" or \"latin-1\""
+        ) from None
+    except csv.Error as exc:
+        raise Quarantine(f"not readable as CSV: {exc}") from None
+    return result
+
+
+def _sequence(conn: sqlite3.Connection, table: str) -> int:
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    return row[0] if row else 0
+
+
+def _header(reader: Iterator[list[str]]) -> Optional[list[str]]:
+    for record in reader:
+        if any(f.strip() for f in record):
+            return record
+    return None
+
+
+@dataclass
+class _Plan:
+    indexes: list[int]
+    converters: list[Optional[Callable[[str], object]]]
+    ts_indexes: list[int]
+
+
+def _plan(source: Source, header: list[str], path: Path) -> _Plan:
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        positions.setdefault(name.strip().casefold(), []).append(i)
+
+    def find(column: str) -> int:
+        found = positions.get(column.strip().casefold())
+        if not found:
+            shown = ", ".join(repr(h) for h in header[:20]) + (" …" if len(header) > 20 else "")
+            raise Quarantine(f"the header lacks column {column!r} (header: {shown}); "
+                             f"fix the export or sources.{source.name}.columns")
+        if len(found) > 1:
+            raise Quarantine(f"column {column!r} appears {len(found)} times in the header, so its values are ambiguous")
+        return found[0]
+
+    indexes = [find(c) for c in source.columns]
+    ts_indexes = [find(c) for c in source.timestamp]
+    converters = [None if source.type_of(c) == "text" else _converter(source.type_of(c), source.decimal)
+                  for c in source.columns]
+    return _Plan(indexes, converters, ts_indexes)
+
+
+def _checked_rows(reader, source: Source, header: list[str], plan: _Plan, ingestion_id: int,
+                  parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int, result: LoadResult,
+                  on_progress: Optional[Callable[[int], None]]) -> Iterator[tuple]:
+    width = len(header)
+    nulls = source.null_values
+    columns = list(zip(source.columns, plan.indexes, plan.converters))
+    ts_indexes = plan.ts_indexes
+    single_ts = ts_indexes[0] if len(ts_indexes) == 1 else None
+    min_ts = max_ts = None
+    last_line = reader.line_num
+    rows_read = 0
+
+    def bad(line: int, reason: str, fields: list[str]) -> None:
+        result.bad_count += 1
+        if len(result.bad_rows) <= max_bad_rows:
+            result.bad_rows.append(BadRow(line, reason, fields))
+        if result.bad_count > max_bad_rows:
+            result.rows_read = rows_read
+            raise _TooManyBadRows
+
+    for fields in reader:
+        line = last_line + 1
+        last_line = reader.line_num
+        if not any(fields):
+            continue  # blank line, or a line of empty fields: not a row
+        rows_read += 1
+        if len(fields) != width:
+            bad(line, f"{len(fields)} fields where the header has {width}", fields)
+            continue
+        try:
+            if parser is None:
+                ts = fallback_ts
+            else:
+                text = fields[single_ts] if single_ts is not None else " ".join(fields[i] for i in ts_indexes)
+                ts = parser(text)
+        except ValueError as exc:
+            bad(line, str(exc), fields)
+            continue
+        values: list[object] = [ingestion_id, ts]
+        failed = None
+        for name, index, convert in columns:
+            text = fields[index]
+            if text.strip() in nulls:
+                values.append(None)
+            elif convert is None:
+                values.append(text)
+            else:
+                try:
+                    values.append(convert(text))
+                except ValueError:
+                    failed = f"column {name!r}: {text!r} is not {'an' if convert.__name__ == 'to_int' else 'a'} " \
+                             f"{'integer' if convert.__name__ == 'to_int' else 'number'}" + \
+                             (" with decimal ','" if source.decimal == "," else "")
+                    break
+        if failed:
+            bad(line, failed, fields)
+            continue
+        if min_ts is None or ts < min_ts:
+            min_ts = ts
+        if max_ts is None or ts > max_ts:
+            max_ts = ts
+        result.rows_loaded += 1
+        if on_progress is not None and rows_read % 10000 == 0:
+            on_progress(rows_read)
+        yield tuple(values)
+    result.rows_read = rows_read
+    result.min_ts, result.max_ts = min_ts, max_ts

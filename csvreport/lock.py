@@ -1,0 +1,57 @@
+"""The exclusive run lock: one writing command at a time, the others wait or exit 3.
+
+An advisory `flock` on a file beside the database: the kernel drops it when the holder
+dies, even by SIGKILL, so a crashed run never leaves a stale lock behind. The file holds
+the holder's pid and command so the one that waits can say who it waits for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from csvreport.errors import LockHeld
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+def holder(database: Path) -> str:
+    try:
+        return lock_path(database).read_text(encoding="utf-8").strip() or "unknown process"
+    except OSError:
+        return "unknown process"
+
+
+@contextmanager
+def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]:
+    path = lock_path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeld(
+                        f"another run holds the lock on {database.name}: {holder(database)}; "
+                        f"it is still working, try again later or pass --wait SECONDS"
+                    ) from None
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,100 @@
+"""Files that cannot be loaded go to quarantine/<source>/ with the reason beside them.
+
+A file is moved when its drop folder allows it; from a read-only folder it is copied
+instead, and `ingestion_log` remembers its content so it is not tried again until an
+operator replays it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from csvreport.config import Settings
+from csvreport.db import utcnow
+from csvreport.load import BadRow
+
+REASON_SUFFIX = ".reason.json"
+REJECTS_SUFFIX = ".rejects.csv"
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    path: Path
+    moved: bool
+
+
+def source_folder(settings: Settings, source: str) -> Path:
+    folder = settings.paths.quarantine / source
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def reason_path(quarantined: Path) -> Path:
+    return quarantined.with_name(quarantined.name + REASON_SUFFIX)
+
+
+def _free_name(folder: Path, name: str, sha256: str) -> Path:
+    target = folder / name
+    if not target.exists() and not reason_path(target).exists():
+        return target
+    stem, dot, suffix = name.rpartition(".")
+    tagged = f"{stem}.{sha256[:12]}.{suffix}" if dot and stem else f"{name}.{sha256[:12]}"
+    return folder / tagged
+
+
+def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, reason: str,
+                    first_bad_line: Optional[int]) -> Quarantined:
+    """Write the reason, then move the file beside it (or copy it when the move is refused)."""
+    folder = source_folder(settings, source)
+    target = _free_name(folder, path.name, sha256)
+    details = {
+        "source": source,
+        "original_path": str(path),
+        "sha256": sha256,
+        "reason": reason,
+        "first_bad_line": first_bad_line,
+        "time": utcnow(),
+    }
+    moved = True
+    try:
+        # Copy-then-unlink rather than rename so a drop folder on another device works too.
+        shutil.copy2(path, target)
+        os.unlink(path)
+    except PermissionError:
+        moved = False
+    except OSError as exc:
+        if not target.exists():
+            raise
+        moved = False
+        details["note"] = f"could not remove the original: {exc}"
+    details["moved"] = moved
+    tmp = reason_path(target).with_suffix(".tmp")
+    tmp.write_text(json.dumps(details, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, reason_path(target))
+    return Quarantined(target, moved)
+
+
+def rejects_path(settings: Settings, source: str, file_name: str, sha256: str, taken: set[str]) -> Path:
+    """quarantine/<source>/<file>.rejects.csv, tagged with the content hash when another load owns that name."""
+    folder = source_folder(settings, source)
+    target = folder / (file_name + REJECTS_SUFFIX)
+    if str(target) in taken:
+        target = folder / (f"{file_name}.{sha256[:12]}" + REJECTS_SUFFIX)
+    return target
+
+
+def write_rejects(target: Path, header: list[str], bad_rows: list[BadRow]) -> None:
+    """Line number and reason, then the row's own fields under the file's header."""
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "reason", *header])
+        for row in bad_rows:
+            writer.writerow([row.line, row.reason, *row.fields])
+    os.replace(tmp, target)

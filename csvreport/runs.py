@@ -1,0 +1,120 @@
+"""One writing run, start to end: ping, lock, database, `run_history` row, outcome.
+
+Every command that changes something goes through `recorded_run`, so none of them can
+forget the lock, the migrations or its `run_history` row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from csvreport import db, log, monitor
+from csvreport.config import Settings
+from csvreport.errors import CsvReportError, LockHeld
+from csvreport.lock import exclusive
+
+COUNTERS = ("files_seen", "files_loaded", "files_skipped", "files_quarantined", "rows_loaded",
+            "rows_rejected", "rows_quarantined", "workbooks_written")
+
+
+@dataclass
+class Run:
+    id: int
+    command: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, **counts: int) -> None:
+        for key, value in counts.items():
+            self.counts[key] += value
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    @property
+    def status(self) -> str:
+        return "warn" if self.warnings else "ok"
+
+
+def _insert(conn: sqlite3.Connection, command: str, arguments: dict[str, Any], status: str = "running",
+            error: str | None = None) -> int:
+    now = db.utcnow()
+    cur = conn.execute(
+        "INSERT INTO run_history (command, arguments, pid, started_at, finished_at, status, error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (command, json.dumps(arguments, default=str, sort_keys=True), os.getpid(), now,
+         None if status == "running" else now, status, error),
+    )
+    return cur.lastrowid
+
+
+def _finish(conn: sqlite3.Connection, run: Run, status: str, error: str | None) -> None:
+    sets = ", ".join(f"{k} = ?" for k in COUNTERS)
+    conn.execute(
+        f"UPDATE run_history SET finished_at = ?, status = ?, error = ?, {sets} WHERE id = ?",
+        (db.utcnow(), status, error, *(run.counts[k] for k in COUNTERS), run.id),
+    )
+
+
+@contextmanager
+def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wait: float = 0.0) -> Iterator[
+        tuple[sqlite3.Connection, Run]]:
+    """Ping, take the lock, open (and migrate) the database, record the run and its outcome."""
+    try:
+        with exclusive(settings.paths.database, f"csvreport {command}", wait):
+            # Pinged only once the lock is ours: a skipped run must not look like a hung one.
+            monitor.ping(settings.ping_url, "start", settings.ping_timeout)
+            conn = db.connect(settings)
+            try:
+                run = Run(_insert(conn, command, arguments), command)
+                log.info(command, "run started", run=run.id)
+                try:
+                    yield conn, run
+                except BaseException as exc:
+                    message = str(exc) if isinstance(exc, CsvReportError) else f"{type(exc).__name__}: {exc}"
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    _finish(conn, run, "failed", message)
+                    raise
+                _finish(conn, run, run.status, "; ".join(run.warnings)[:2000] or None)
+                log.info(command, f"run finished: {run.status}", run=run.id,
+                         **{k: v for k, v in run.counts.items() if v})
+            finally:
+                conn.close()
+    except LockHeld as exc:
+        _record_skipped(settings, command, arguments, str(exc))
+        raise
+    except BaseException:
+        monitor.ping(settings.ping_url, "fail", settings.ping_timeout)
+        raise
+    monitor.ping(settings.ping_url, "", settings.ping_timeout)
+
+
+def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any], reason: str) -> None:
+    """A run that found the lock held is recorded as skipped, without waiting for anything."""
+    try:
+        conn = db.connect(settings, busy_ms=2000, apply_migrations=False)
+        try:
+            if db.schema_version(conn) == 0:
+                return
+            _insert(conn, command, arguments, status="skipped", error=reason)
+        finally:
+            conn.close()
+    except (sqlite3.Error, CsvReportError) as exc:
+        log.warning(command, f"could not record the skipped run: {exc}")
+
+
+@contextmanager
+def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tuple[sqlite3.Connection, Run]]:
+    """Lock and database as for a real run, but nothing recorded: the caller rolls back its work."""
+    with exclusive(settings.paths.database, f"csvreport {command} --dry-run", wait):
+        conn = db.connect(settings)
+        try:
+            yield conn, Run(0, command)
+        finally:
+            conn.close()
