@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -18,10 +17,14 @@ from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
 
 
+# Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class _Group(TyperGroup):
     """Turns known errors into a message and an exit code, and unexpected ones into a logged stack."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CsvReportError as exc:
@@ -29,7 +32,7 @@ class _Group(TyperGroup):
                 log.error("main", str(exc))
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (_USAGE_ERROR, typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
             log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
