@@ -1,0 +1,404 @@
+"""Benchmark csvreport against its performance targets, each beside its reference.
+
+Generates its own seeded data under benchmarks/.work/ (git-ignored, reused between runs),
+runs every target and the reference it is measured against, and prints one table of
+figures and ratios. Run from the repository root:
+
+    python3 benchmarks/run.py                 # everything, full sizes (about 10 minutes)
+    python3 benchmarks/run.py --quick         # everything at small sizes (about a minute)
+    python3 benchmarks/run.py --only ingest,skip --rows 200000
+
+Targets: ingest (1 M rows vs the sqlite3 shell's .import), memory (peak RSS of ingest for
+1 M and 5 M rows), skip (a run with nothing new over 10,000 loaded files), reports (hourly
+--hour, status, daily and a 2,400-row workbook on a 10 M-row database), imports (a command
+that writes no workbook does not import openpyxl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "benchmarks" / ".work"
+SEED = 20260329
+ZONE = "Europe/Berlin"
+START = datetime(2026, 3, 25)  # the span crosses the spring-forward change of 2026-03-29
+COLUMNS = ["timestamp", "site", "device", "metric", "value", "qty", "status", "note"]
+TYPED_TABLE = ("CREATE TABLE bench (timestamp TEXT, site TEXT, device TEXT, metric TEXT, value REAL, "
+               "qty INTEGER, status TEXT, note TEXT)")
+NOTES = ["", "", "", "", "ok", "geprüft", "Sensor neu kalibriert", "Filter getauscht", 'Kunde sagt "dringend"', "Zeile 1\nZeile 2",
+         "Température élevée – Ölstand prüfen", "東京 センサー", 'a "quoted", comma', "tjänst klar\r\nnästa"]
+METRICS = ["temperature", "humidity", "pressure", "co2", "voltage", "current"]
+STATUSES = ["ok", "ok", "ok", "ok", "warn", "error"]
+
+
+# ---------------------------------------------------------------- results table
+
+@dataclass
+class Figure:
+    target: str
+    what: str
+    value: float
+    unit: str
+    reference: Optional[float] = None
+    ref_what: str = ""
+    limit: Optional[float] = None  # on the ratio when there is a reference, else on the value
+    note: str = ""
+
+    @property
+    def ratio(self) -> Optional[float]:
+        return self.value / self.reference if self.reference else None
+
+    @property
+    def verdict(self) -> str:
+        if self.limit is None:
+            return ""
+        measured = self.ratio if self.reference else self.value
+        return "PASS" if measured <= self.limit else "FAIL"
+
+
+FIGURES: list[Figure] = []
+
+
+def record(figure: Figure) -> None:
+    FIGURES.append(figure)
+    ratio = f" = {figure.ratio:.2f} x {figure.ref_what}" if figure.reference else ""
+    limit = f" (limit {figure.limit:g}{' x' if figure.reference else ' ' + figure.unit})" if figure.limit else ""
+    print(f"  {figure.what}: {figure.value:.3f} {figure.unit}{ratio}{limit} {figure.verdict} {figure.note}".rstrip(),
+          flush=True)
+
+
+def print_table() -> None:
+    print("\n| target | measurement | value | reference | ratio | limit | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for f in FIGURES:
+        ref = f"{f.reference:.3f} {f.unit} ({f.ref_what})" if f.reference else ""
+        ratio = f"{f.ratio:.2f}" if f.reference else ""
+        limit = "" if f.limit is None else (f"≤ {f.limit:g} ×" if f.reference else f"< {f.limit:g} {f.unit}")
+        print(f"| {f.target} | {f.what}{' — ' + f.note if f.note else ''} | {f.value:.3f} {f.unit} | {ref} | "
+              f"{ratio} | {limit} | {f.verdict} |")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    shell = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split(" ")[0] \
+        if shutil.which("sqlite3") else "absent"
+    return (f"{platform.node()}: {os.cpu_count()} cores, {cpu}; Linux {platform.release()}; "
+            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (module), "
+            f"sqlite3 shell {shell}; load average {load}")
+
+
+# ---------------------------------------------------------------- processes
+
+@dataclass
+class Child:
+    seconds: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def run_child(argv: list[str], env: Optional[dict] = None, stdin: Optional[str] = None) -> Child:
+    """Run one process; wall time and its own peak RSS (wait4's rusage, this child only)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out, err = proc.communicate(stdin)
+    # communicate() reaps the child, so the rusage comes from the wait status kept by Popen.
+    seconds = time.perf_counter() - started
+    rss = _RUSAGE.pop(proc.pid, None)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(argv)}\n{out[-2000:]}\n{err[-2000:]}")
+    return Child(seconds, (rss or 0) / 1024, out, err)
+
+
+_RUSAGE: dict[int, int] = {}
+
+
+class _Popen(subprocess.Popen):
+    """Popen that reaps with wait4 so each child's own ru_maxrss (KiB on Linux) is kept."""
+
+    def _try_wait(self, wait_flags):
+        pid, status, usage = os.wait4(self.pid, wait_flags)
+        if pid:
+            _RUSAGE[pid] = usage.ru_maxrss
+        return pid, status
+
+
+subprocess.Popen = _Popen  # type: ignore[misc]
+
+
+def csvreport(home: Path, *args: str) -> Child:
+    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    return run_child([sys.executable, "-m", "csvreport", "--quiet", *args], env=env)
+
+
+def median_time(repeat: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+# ---------------------------------------------------------------- data
+
+def bench_csv(rows: int) -> Path:
+    """A seeded export of `rows` rows: quotes, embedded newlines, non-ASCII; ~80 bytes a row."""
+    path = WORK / f"bench_{rows}.csv"
+    if path.exists():
+        return path
+    WORK.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED)
+    span = 10 * 86400
+    step = span / rows
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        base = START
+        for i in range(rows):
+            stamp = (base + timedelta(seconds=int(i * step))).strftime("%Y-%m-%d %H:%M:%S")
+            writer.writerow((stamp, f"site-{rng.randrange(40):02d}", f"dev-{rng.randrange(2000):04d}-{rng.randrange(100):02d}",
+                             rng.choice(METRICS), f"{rng.uniform(-40, 120):.4f}", rng.randrange(1000),
+                             rng.choice(STATUSES), rng.choice(NOTES)))
+    os.replace(tmp, path)
+    return path
+
+
+def bench_home(name: str, pattern: str, fresh: bool = True) -> Path:
+    home = WORK / name
+    if fresh and home.exists():
+        shutil.rmtree(home)
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "settings.toml").write_text(textwrap.dedent(f"""\
+        timezone = "{ZONE}"
+
+        [ingest]
+        settle_seconds = 0
+        max_bad_rows = 0
+
+        [[sources]]
+        name = "bench"
+        pattern = "{pattern}"
+        timestamp = "timestamp"
+        columns = {COLUMNS!r}
+        types = {{ value = "real", qty = "integer" }}
+
+        [[reports]]
+        name = "by_site"
+        source = "bench"
+        group_by = ["site", "metric"]
+        [reports.measures]
+        readings = "count"
+        value_sum = "sum:value"
+        value_avg = "avg:value"
+        value_min = "min:value"
+        value_max = "max:value"
+        qty_sum = "sum:qty"
+        """).replace("'", '"'), encoding="utf-8")
+    return home
+
+
+def loaded_rows(home: Path, table: str = "bench") -> int:
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+# ---------------------------------------------------------------- loaders
+
+def shell_import(path: Path) -> float:
+    db = WORK / "shell.sqlite3"
+    db.unlink(missing_ok=True)
+    script = f"{TYPED_TABLE};\n.import --csv --skip 1 '{path}' bench\n"
+    child = run_child(["sqlite3", str(db)], stdin=script)
+    if child.stderr.strip():
+        raise SystemExit(f"sqlite3 .import complained: {child.stderr[:500]}")
+    return child.seconds
+
+
+BARE_LOADER = """
+import csv, sqlite3, sys
+conn = sqlite3.connect(sys.argv[2], isolation_level=None)
+conn.execute(sys.argv[3])
+with open(sys.argv[1], encoding="utf-8", newline="") as handle:
+    reader = csv.reader(handle)
+    next(reader)
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO bench VALUES (?, ?, ?, ?, ?, ?, ?, ?)", reader)
+    conn.execute("COMMIT")
+"""
+
+
+def bare_loader(path: Path) -> float:
+    db = WORK / "bare.sqlite3"
+    db.unlink(missing_ok=True)
+    return run_child([sys.executable, "-c", BARE_LOADER, str(path), str(db), TYPED_TABLE]).seconds
+
+
+def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest") -> Child:
+    home = bench_home(home_name, str(path))
+    child = csvreport(home, "ingest")
+    got = loaded_rows(home)
+    if got != rows:
+        raise SystemExit(f"csvreport ingest loaded {got} rows of {rows}: {child.stdout[-2000:]}")
+    return child
+
+
+# ---------------------------------------------------------------- targets
+
+def target_ingest(args) -> None:
+    rows = args.rows
+    path = bench_csv(rows)
+    size = path.stat().st_size / 1e6
+    print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), median of {args.repeat}", flush=True)
+    times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": []}
+    for _ in range(args.repeat):  # interleaved, so load from others hits all three alike
+        times["shell"].append(shell_import(path))
+        times["bare"].append(bare_loader(path))
+        times["csvreport"].append(csvreport_ingest(path, rows).seconds)
+    shell, bare, ours = (statistics.median(times[k]) for k in ("shell", "bare", "csvreport"))
+    record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows", shell, "s", note=f"{rows / shell:,.0f} rows/s"))
+    record(Figure("1 ingest", "bare csv + executemany (no checks)", bare, "s", shell, "shell .import"))
+    record(Figure("1 ingest", "csvreport ingest (hash, checks, time zone, bookkeeping)", ours, "s", shell,
+                  "shell .import", limit=2.0, note=f"{rows / ours:,.0f} rows/s"))
+
+
+def target_memory(args) -> None:
+    for rows in args.memory_rows:
+        path = bench_csv(rows)
+        print(f"memory: ingest of {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB)", flush=True)
+        child = csvreport_ingest(path, rows, home_name="memory")
+        record(Figure("2 memory", f"peak RSS of ingest, {rows:,} rows", child.max_rss_mb, "MB", limit=64,
+                      note=f"{child.seconds:.1f} s"))
+
+
+def target_skip(args) -> None:
+    files = args.files
+    inbox = WORK / f"many_{files}"
+    if not inbox.exists():
+        tmp = WORK / f"many_{files}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        rng = random.Random(SEED)
+        then = time.time() - 3600
+        for i in range(files):
+            stamp = START + timedelta(minutes=i)
+            p = tmp / f"export_{i:05d}.csv"
+            p.write_text(",".join(COLUMNS) + "\n" + "\n".join(
+                f"{(stamp + timedelta(seconds=s)).strftime('%Y-%m-%d %H:%M:%S')},site-{rng.randrange(40):02d},"
+                f"dev-{rng.randrange(2000):04d},{rng.choice(METRICS)},{rng.uniform(-40, 120):.3f},"
+                f"{rng.randrange(1000)},ok," for s in range(0, 60, 20)) + "\n", encoding="utf-8")
+            os.utime(p, (then, then))
+        tmp.rename(inbox)
+    home = bench_home("skip", f"{inbox}/*.csv")
+    print(f"skip: {files:,} files", flush=True)
+    first = csvreport(home, "ingest")
+    record(Figure("3 nothing new", f"first ingest of {files:,} small files", first.seconds, "s"))
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        loaded = conn.execute("SELECT count(*) FROM ingestion_log WHERE status = 'loaded'").fetchone()[0]
+    if loaded != files:
+        raise SystemExit(f"only {loaded} of {files} files loaded")
+    again = []
+    for _ in range(args.repeat):
+        again.append(_count_reads(home))
+    seconds = statistics.median(a[0] for a in again)
+    reads = max(a[1] for a in again)
+    record(Figure("3 nothing new", f"ingest with nothing new over {files:,} loaded files", seconds, "s", limit=1.0,
+                  note=f"CSV files opened: {reads}"))
+    if reads:
+        print(f"  FAIL: a run with nothing new opened {reads} CSV files")
+    rehash = csvreport(home, "ingest", "--rehash")
+    record(Figure("3 nothing new", f"ingest --rehash (hashes all {files:,})", rehash.seconds, "s"))
+
+
+def _count_reads(home: Path) -> tuple[float, int]:
+    """Time a run and count the CSV files it opened (strace when present, else an audit hook)."""
+    code = ("import sys\nopened = []\n"
+            "sys.addaudithook(lambda e, a: opened.append(a[0]) if e == 'open' and str(a[0]).endswith('.csv') "
+            "else None)\n"
+            "from csvreport.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            "print('OPENED', len(opened), file=sys.stderr)\nsys.exit(code)\n")
+    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    # The audit hook costs a little per open; time a plain run, count in a second one.
+    seconds = csvreport(home, "ingest").seconds
+    child = run_child([sys.executable, "-c", code, "--quiet", "ingest"], env=env)
+    reads = int(child.stderr.rsplit("OPENED", 1)[1].split()[0])
+    return seconds, reads
+
+
+def target_imports(args) -> None:
+    home = bench_home("imports", str(bench_csv(1000)))
+    csvreport(home, "ingest")
+    code = ("import sys\nfrom csvreport.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('OPENPYXL', 'openpyxl' in sys.modules, file=sys.stderr)\n")
+    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    commands = run_child([sys.executable, "-m", "csvreport", "--help"], env=env).stdout
+    for command in ("ingest", "status"):
+        if f" {command} " not in commands:
+            print(f"  {command}: not a csvreport command yet; skipped")
+            continue
+        child = run_child([sys.executable, "-c", code, "--quiet", command], env=env)
+        imported = "OPENPYXL True" in child.stderr
+        start = median_time(args.repeat, lambda: csvreport(home, command).seconds)
+        record(Figure("5 start-up", f"`{command}` with nothing to do; openpyxl imported: {imported}", start, "s"))
+        if imported:
+            FIGURES[-1].limit, FIGURES[-1].value = 0.0, max(start, 1e-9)
+            print(f"  FAIL: `{command}` imported openpyxl")
+    bare = median_time(args.repeat, lambda: run_child([sys.executable, "-c", "pass"]).seconds)
+    record(Figure("5 start-up", "python3 -c pass (the interpreter alone)", bare, "s"))
+
+
+TARGETS = {"ingest": target_ingest, "memory": target_memory, "skip": target_skip, "imports": target_imports}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(TARGETS), help=f"comma-separated subset of {', '.join(TARGETS)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a check that it all works, in a minute")
+    parser.add_argument("--rows", type=int, help="rows of the ingest file (default 1,000,000)")
+    parser.add_argument("--repeat", type=int, help="runs per measurement; the median is shown (default 3)")
+    args = parser.parse_args()
+    quick = args.quick
+    args.rows = args.rows or (50_000 if quick else 1_000_000)
+    args.repeat = args.repeat or (1 if quick else 3)
+    args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
+    args.files = 500 if quick else 10_000
+    args.db_rows = 200_000 if quick else 10_000_000
+    wanted = [t.strip() for t in args.only.split(",") if t.strip()]
+    unknown = set(wanted) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown target(s) {', '.join(sorted(unknown))}; choose among {', '.join(TARGETS)}")
+    print(machine(), flush=True)
+    started = time.perf_counter()
+    for name in wanted:
+        TARGETS[name](args)
+    print_table()
+    print(f"\n{machine().rsplit('; ', 1)[1]}; whole run {time.perf_counter() - started:.0f} s")
+    if any(f.verdict == "FAIL" for f in FIGURES):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
