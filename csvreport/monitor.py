@@ -6,6 +6,7 @@ fails. A ping that does not get through is a warning: monitoring must never fail
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from typing import Optional
@@ -23,7 +24,8 @@ def ping(url: Optional[str], suffix: str = "", timeout: float = 10.0, body: str 
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read(1024)
         return True
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    # HTTPException: a monitor (or a proxy) answering something that is not HTTP.
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         log.warning("monitor", f"ping to the cron monitor failed: {exc}", url=_redact(target))
         return False
 
