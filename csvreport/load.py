@@ -93,7 +93,7 @@ def _read_sample(path: Path, source: Source) -> str:
     with open(path, "rb") as handle:
         raw = handle.read(SAMPLE_BYTES)
     if not raw:
-        raise Quarantine("the file is empty (0 bytes): there is no header")
+        raise Quarantine("the file is empty (0 bytes): there is no header", rows_read=0)
     encoding = python_encoding(source.encoding)
     if b"\x00" in raw and not encoding.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
         hint = " it looks like UTF-16: set encoding = \"utf-16\"" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else \
@@ -136,6 +136,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
     delimiter = source.delimiter or sniff_delimiter(sample)
     encoding = python_encoding(source.encoding)
     result = LoadResult()
+    reader = None
     try:
         with open(path, encoding=encoding, newline="", errors="strict") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
@@ -163,14 +164,45 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             after = _sequence(conn, source.name)
             if after > before:
                 result.first_row_id, result.last_row_id = before + 1, after
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        line, byte = _first_undecodable(path, encoding)
         raise Quarantine(
-            f"cannot be decoded as {source.encoding} (byte 0x{exc.object[exc.start]:02x} at offset ~{exc.start} of "
-            f"a block); set encoding for source {source.name!r}, e.g. \"cp1252\" or \"latin-1\""
-        ) from None
+            f"cannot be decoded as {source.encoding}: line {line} holds byte 0x{byte:02x}; set encoding for "
+            f"source {source.name!r}, e.g. \"cp1252\" or \"latin-1\"",
+            first_bad_line=line, rows_read=_count_rows(path, encoding, delimiter)) from None
     except csv.Error as exc:
-        raise Quarantine(f"not readable as CSV: {exc}") from None
+        line = reader.line_num if reader is not None else None
+        raise Quarantine(f"not readable as CSV (line {line}): {exc}", first_bad_line=line,
+                         rows_read=_count_rows(path, encoding, delimiter)) from None
+    except Quarantine as exc:
+        if exc.rows_read is None:
+            exc.rows_read = _count_rows(path, encoding, delimiter)
+        raise
     return result
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
+    """Line number (1-based, physical) and value of the first byte that does not decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                return number, exc.object[exc.start]
+    return number, 0
+
+
+def _count_rows(path: Path, encoding: str, delimiter: str) -> Optional[int]:
+    """Data rows of a file that cannot be loaded, read leniently, so its rows are accounted for in quarantine."""
+    try:
+        with open(path, encoding=encoding, newline="", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            if _header(reader) is None:
+                return 0
+            return sum(1 for record in reader if any(record))
+    except (csv.Error, OSError):
+        return None
 
 
 def _sequence(conn: sqlite3.Connection, table: str) -> int:

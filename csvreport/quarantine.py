@@ -8,6 +8,7 @@ operator replays it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -39,9 +40,21 @@ def reason_path(quarantined: Path) -> Path:
     return quarantined.with_name(quarantined.name + REASON_SUFFIX)
 
 
+def _same_content(path: Path, sha256: str) -> bool:
+    if not path.is_file():
+        return False
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
+
+
 def _free_name(folder: Path, name: str, sha256: str) -> Path:
+    """The file's own name, or one tagged with its hash; a copy of the same content (left by a
+    run that crashed between copy and unlink) is reused rather than duplicated."""
     target = folder / name
-    if not target.exists() and not reason_path(target).exists():
+    if (not target.exists() and not reason_path(target).exists()) or _same_content(target, sha256):
         return target
     stem, dot, suffix = name.rpartition(".")
     tagged = f"{stem}.{sha256[:12]}.{suffix}" if dot and stem else f"{name}.{sha256[:12]}"
@@ -62,17 +75,21 @@ def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, re
         "time": utcnow(),
     }
     moved = True
+    # Copy-then-unlink rather than rename so a drop folder on another device works too. A failed
+    # copy is an error (the quarantine folder must be writable); a refused unlink means a
+    # read-only drop folder: the copy stays and the caller remembers the original.
+    if not _same_content(target, sha256):
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, target)
     try:
-        # Copy-then-unlink rather than rename so a drop folder on another device works too.
-        shutil.copy2(path, target)
         os.unlink(path)
-    except PermissionError:
-        moved = False
+    except FileNotFoundError:
+        pass
     except OSError as exc:
-        if not target.exists():
-            raise
         moved = False
-        details["note"] = f"could not remove the original: {exc}"
+        if not isinstance(exc, PermissionError):
+            details["note"] = f"could not remove the original: {exc}"
     details["moved"] = moved
     tmp = reason_path(target).with_suffix(".tmp")
     tmp.write_text(json.dumps(details, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
