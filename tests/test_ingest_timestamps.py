@@ -1,0 +1,84 @@
+"""Event times land on the right UTC instant, including around both DST changes of 2026 in Berlin."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import write_csv
+from csvreport.timeconv import TimestampParser
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def utc(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-03-29 01:59:59", "2026-03-29 00:59:59"),   # CET, just before the spring-forward gap
+    ("2026-03-29 02:00:00", "2026-03-29 01:00:00"),   # inside the gap: read with +01:00 ...
+    ("2026-03-29 02:30:00", "2026-03-29 01:30:00"),   # ... so it lands at 03:30 CEST
+    ("2026-03-29 03:00:00", "2026-03-29 01:00:00"),   # CEST
+    ("2026-03-29T03:30:00", "2026-03-29 01:30:00"),
+    ("2026-10-25 01:59:59", "2026-10-24 23:59:59"),   # CEST
+    ("2026-10-25 02:00:00", "2026-10-25 00:00:00"),   # the repeated hour: first occurrence (CEST)
+    ("2026-10-25 02:30:00", "2026-10-25 00:30:00"),
+    ("2026-10-25 03:00:00", "2026-10-25 02:00:00"),   # CET
+    ("2026-10-25 02:30:00+01:00", "2026-10-25 01:30:00"),  # the second occurrence, by its offset
+    ("2026-03-29T02:30:00Z", "2026-03-29 02:30:00"),
+    ("2026-03-29T04:30:00.123+0200", "2026-03-29 02:30:00"),
+    ("2026-03-29 04:30-05:30", "2026-03-29 10:00:00"),
+    ("2026-03-29", "2026-03-28 23:00:00"),
+])
+def test_parser_puts_each_value_on_its_instant(text, expected):
+    assert TimestampParser("Europe/Berlin")(text) == utc(expected)
+
+
+def test_every_minute_of_both_dst_days_matches_zoneinfo():
+    parser = TimestampParser("Europe/Berlin")
+    for day in ("2026-03-29", "2026-10-25"):
+        start = datetime.fromisoformat(day)
+        for minute in range(0, 24 * 60, 7):
+            local = start + timedelta(minutes=minute, seconds=minute % 60)
+            expected = int(local.replace(tzinfo=BERLIN, fold=0).timestamp())
+            assert parser(local.strftime("%Y-%m-%d %H:%M:%S")) == expected, local
+            assert parser(local.strftime("%Y-%m-%dT%H:%M:%S")) == expected, local
+
+
+def test_gap_time_lands_in_the_next_local_hour():
+    epoch = TimestampParser("Europe/Berlin")("2026-03-29 02:30:00")
+    local = datetime.fromtimestamp(epoch, BERLIN)
+    assert (local.hour, local.minute, local.utcoffset()) == (3, 30, timedelta(hours=2))
+
+
+@pytest.mark.parametrize("text", ["2026-02-30 10:00:00", "2026-03-29 25:00:00", "yesterday", "2026-03-29 10:60:00",
+                                  "2026-03-29 10:00:00+25:00", ""])
+def test_invalid_values_are_refused(text):
+    with pytest.raises(ValueError):
+        TimestampParser("Europe/Berlin")(text)
+
+
+def test_end_to_end_naive_and_offset_values_around_both_changes(home, cli):
+    lines = ["ts,site,metric,value"]
+    cases = {
+        "2026-03-29 01:30:00": "2026-03-29 00:30:00",
+        "2026-03-29 02:30:00": "2026-03-29 01:30:00",
+        "2026-03-29 03:30:00": "2026-03-29 01:30:00",
+        "2026-10-25 02:30:00": "2026-10-25 00:30:00",
+        "2026-10-25T02:30:00+01:00": "2026-10-25 01:30:00",
+        "2026-10-25T01:30:00Z": "2026-10-25 01:30:00",
+    }
+    for i, text in enumerate(cases):
+        lines.append(f"{text},s,m,{i}")
+    write_csv(home / "inbox" / "sensors" / "dst.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        got = conn.execute("SELECT ts, _ts FROM sensors ORDER BY value").fetchall()
+        span = conn.execute("SELECT min_ts, max_ts FROM ingestion_log").fetchone()
+    assert got == [(text, utc(expected)) for text, expected in cases.items()]
+    assert span == (min(utc(e) for e in cases.values()), max(utc(e) for e in cases.values()))
