@@ -1,0 +1,172 @@
+"""Configuration: every mistake is exit 2 naming the file and key, all at once, before anything is touched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE_CONFIG, write_config, write_csv
+from csvreport.config import load_settings
+from csvreport.errors import ConfigError
+
+GOOD = BASE_CONFIG.format(max_bad_rows=0, extra_source="")
+
+
+def assert_config_error(cli, home: Path, *lines: str) -> str:
+    result = cli("ingest")
+    assert result.exit_code == 2, result.output
+    config = home / "config" / "settings.toml"
+    assert f"Error: configuration is not valid:\n" in result.output
+    for line in lines:
+        assert f"{config}: {line}" in result.output, result.output
+    assert not (home / "data").exists()
+    assert not (home / "logs").exists()
+    assert not (home / "quarantine").exists()
+    return result.output
+
+
+@pytest.mark.parametrize("change, line", [
+    (("max_bad_rows = 0", "max_bad_rows = 0\nmax_bad_row = 1"),
+     "ingest.max_bad_row: unknown key (allowed: max_bad_rows, settle_seconds)"),
+    (('name = "sensors"', 'name = "Sensors-1"'), "sources[0].name: 'Sensors-1' must match [a-z][a-z0-9_]{0,30}"),
+    (('source = "sensors"', 'source = "sensor"'),
+     "reports.sensor_summary.source: 'sensor' is not a configured source (known: sensors)"),
+    (('group_by = ["site", "metric"]', 'group_by = ["site", "place"]'),
+     "reports.sensor_summary.group_by: 'place' is not a column of source 'sensors'"),
+    (('value_sum = "sum:value"', 'value_sum = "sum:amount"'),
+     "reports.sensor_summary.measures.value_sum: 'amount' is not a column of source 'sensors'"),
+    (('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlinn"'),
+     "timezone: unknown time zone 'Europe/Berlinn' (use an IANA name such as \"Europe/Berlin\")"),
+    (('pattern = "inbox/sensors/*.csv"', 'pattern = "inbox/[sensors/*.csv"'),
+     "sources.sensors.pattern: 'inbox/[sensors/*.csv': has a '[' without its ']'"),
+    (('pattern = "inbox/sensors/*.csv"', 'pattern = "inbox/se**/*.csv"'),
+     "sources.sensors.pattern: 'inbox/se**/*.csv': '**' must be a whole path component"),
+])
+def test_each_kind_of_mistake_is_exit_2_naming_file_and_key(home, cli, change, line):
+    write_config(home, GOOD.replace(*change))
+    assert_config_error(cli, home, line)
+
+
+def test_password_in_settings_is_refused(home, cli):
+    write_config(home, GOOD + '\n[email]\nhost = "smtp.example.com"\nsender = "r@example.com"\npassword = "hunter2"\n')
+    output = assert_config_error(
+        cli, home, "email.password: secrets never go in settings.toml; set CSVREPORT_SMTP_PASSWORD in the "
+                   "environment or in .env in the home folder")
+    assert "hunter2" not in output
+    assert "unknown key" not in output
+
+
+def test_all_problems_are_reported_at_once(home, cli):
+    text = (GOOD.replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Olympus"')
+            .replace('name = "sensors"', 'name = "9sensors"')
+            .replace("settle_seconds = 0", "settle_seconds = -1\nspeed = 3"))
+    write_config(home, text)
+    output = assert_config_error(
+        cli, home,
+        "timezone: unknown time zone 'Mars/Olympus'",
+        "sources[0].name: '9sensors' must match",
+        "ingest.settle_seconds: must be 0 or more",
+        "ingest.speed: unknown key",
+        "reports.sensor_summary.source: 'sensors' is not a configured source")
+    assert len([l for l in output.splitlines() if l.startswith(str(home))]) == 5
+
+
+def test_not_toml_and_missing_file(home, cli):
+    path = write_config(home, "timezone = \n")
+    result = cli("ingest")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {path}: not valid TOML: ")
+    path.unlink()
+    result = cli("ingest")
+    assert result.exit_code == 2
+    assert f"Error: {path}: configuration not found; " in result.output
+    assert not (home / "data").exists()
+
+
+def test_unknown_source_option_is_exit_2(home, cli):
+    result = cli("ingest", "--source", "nope")
+    assert result.exit_code == 2
+    assert f"Error: no source named 'nope' in {home / 'config' / 'settings.toml'} (known: sensors)" in result.output
+    assert not (home / "data").exists()
+
+
+def _other_home(tmp_path: Path) -> Path:
+    other = tmp_path / "other"
+    (other / "config").mkdir(parents=True)
+    write_config(other)
+    write_csv(other / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-28 10:00:00,a,t,1\n")
+    return other
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_home_option_before_or_after_the_command(home, cli, tmp_path, where):
+    other = _other_home(tmp_path)
+    args = ["--home", other, "ingest"] if where == "before" else ["ingest", "--home", other]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert (other / "data" / "csvreport.sqlite3").exists()
+    assert not (home / "data").exists()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_config_option_before_or_after_the_command(home, cli, tmp_path, where):
+    alt = tmp_path / "alt.toml"
+    alt.write_text(GOOD.replace('pattern = "inbox/sensors/*.csv"', 'pattern = "elsewhere/*.csv"'))
+    write_csv(home / "elsewhere" / "a.csv", "ts,site,metric,value\n2026-03-28 10:00:00,a,t,1\n")
+    args = ["--config", alt, "ingest"] if where == "before" else ["ingest", "--config", alt]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "loaded 1 rows" in result.output
+    assert str(home / "elsewhere" / "a.csv") in result.output
+
+
+def test_home_resolution_order(home, tmp_path, monkeypatch):
+    other = _other_home(tmp_path)
+    assert load_settings(other).home == other.resolve()           # --home wins over CSVREPORT_HOME
+    assert load_settings().home == home.resolve()                 # then CSVREPORT_HOME
+    monkeypatch.delenv("CSVREPORT_HOME")
+    monkeypatch.chdir(other)
+    assert load_settings().home == other.resolve()                # then the current directory
+
+
+def test_relative_paths_resolve_against_home_not_cwd(home, cli, tmp_path, monkeypatch):
+    write_config(home, GOOD.replace('timezone = "Europe/Berlin"', 'timezone = "Europe/Berlin"\n[paths]\n'
+                                    'database = "db/x.sqlite3"\nquarantine = "q"\nlogs = "var/log"\n'))
+    write_csv(home / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-28 10:00:00,a,t,1\nbad\n")
+    elsewhere = tmp_path / "cron-cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert (home / "db" / "x.sqlite3").exists()
+    assert (home / "q" / "sensors" / "a.csv").exists()
+    assert (home / "var" / "log" / "csvreport.log").exists()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_settings_are_frozen_and_complete(home):
+    settings = load_settings()
+    (source,) = settings.sources
+    assert (settings.timezone, source.timezone, source.columns, source.type_of("value")) == (
+        "Europe/Berlin", "Europe/Berlin", ("ts", "site", "metric", "value"), "real")
+    assert settings.paths.database == home.resolve() / "data" / "csvreport.sqlite3"
+    with pytest.raises(AttributeError):
+        settings.timezone = "UTC"  # type: ignore[misc]
+
+
+def test_dotenv_is_read_and_environment_wins(home, monkeypatch):
+    (home / ".env").write_text('# secrets\nexport CSVREPORT_SMTP_PASSWORD="s3cret"\nOTHER=1 # note\n')
+    settings = load_settings()
+    assert (settings.env["CSVREPORT_SMTP_PASSWORD"], settings.env["OTHER"]) == ("s3cret", "1")
+    monkeypatch.setenv("CSVREPORT_SMTP_PASSWORD", "from-env")
+    assert load_settings().env["CSVREPORT_SMTP_PASSWORD"] == "from-env"
+
+
+def test_config_error_is_the_exit_2_exception(home):
+    write_config(home, GOOD.replace('name = "sensors"', 'name = "sqlite_x"'))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.exit_code == 2
+    assert "sources[0].name: 'sqlite_x' is reserved by SQLite" in str(info.value)
