@@ -114,7 +114,7 @@ def ingest(
 ) -> None:
     """Load every new CSV file of every enabled source into the database, exactly once.
 
-    Example: csvreport --home /srv/csvreport ingest --quiet --wait 60
+    Example: csvreport --home /srv/csvreport --quiet ingest --wait 60
     """
     from csvreport.ingest import ingest as run_ingest
     from csvreport.progress import file_progress
@@ -133,6 +133,75 @@ def ingest(
             return
         with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
             run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    test: Annotated[bool, typer.Option("--test", help="Send one test message to every recipient of both "
+                                       "lists, to check the email settings; changes nothing.")] = False,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mail every workbook not delivered yet (undeliverable ones too), or a test message with --test.
+
+    Example: csvreport --home /srv/csvreport send --test
+    """
+    from csvreport import mail
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    if test:
+        mail.send_test(settings)
+        return
+    if not mail.enabled(settings):
+        raise ConfigError(f"{settings.config_path}: email: mail delivery is not enabled; set enabled = true "
+                          "in [email] (see docs/email.md)")
+    with recorded_run(settings, "send", {}, wait) as (conn, run):
+        outcome = mail.send_unsent(settings, conn, run, include_undeliverable=True)
+        log.info("send", f"{outcome.sent} workbooks mailed, {outcome.failed} not")
+
+
+# Operator commands: status, recover and init.
+StatusJson = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON object.")]
+StatusPrometheus = Annotated[bool, typer.Option(
+    "--prometheus", help="Print the facts in the Prometheus text format (node_exporter textfile collector).")]
+StatusCheck = Annotated[bool, typer.Option(
+    "--check", help="Exit 1 with one line per problem that needs an operator, 0 when all is well.")]
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: StatusJson = False,
+    prometheus: StatusPrometheus = False,
+    check: StatusCheck = False,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Health and metrics: database, files and rows per source, last runs, newest workbooks, problems.
+
+    Reads only: never takes the lock, never waits, never writes (not even the log file).
+    Example: csvreport --home /srv/csvreport status --check
+    """
+    from csvreport import status as health
+
+    root = ctx.find_root().obj or {}
+    facts = health.gather(load_settings(home or root.get("home"), config or root.get("config")))
+    if as_json:
+        typer.echo(health.to_json(facts))
+    elif prometheus:
+        typer.echo(health.to_prometheus(facts), nl=False)
+    elif check:
+        typer.echo("\n".join(facts["problems"]) if facts["problems"] else "OK: nothing needs an operator")
+    elif sys.stdout.isatty():
+        health.print_table(facts)
+    else:
+        typer.echo(health.to_text(facts), nl=False)
+    if check and facts["problems"]:
+        raise typer.Exit(1)
+# End of the operator commands.
 
 
 def main() -> None:
