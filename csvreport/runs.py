@@ -20,6 +20,7 @@ from csvreport.lock import exclusive
 
 COUNTERS = ("files_seen", "files_loaded", "files_skipped", "files_quarantined", "rows_loaded",
             "rows_rejected", "rows_quarantined", "workbooks_written")
+SKIPPED_ROW_WAIT_MS = 15000
 
 
 @dataclass
@@ -96,12 +97,16 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
 
 
 def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any], reason: str) -> None:
-    """A run that found the lock held is recorded as skipped, without waiting for anything."""
+    """A run that found the lock held is recorded as skipped.
+
+    The holder may be inside one long file transaction, so the row waits a while for SQLite's
+    write lock (never for the run lock). Migrations are applied here too: on a fresh database
+    the holder may not have created run_history yet, and migrating is safe without the run
+    lock (each migration checks, under SQLite's write lock, that it is still pending).
+    """
     try:
-        conn = db.connect(settings, busy_ms=2000, apply_migrations=False)
+        conn = db.connect(settings, busy_ms=SKIPPED_ROW_WAIT_MS)
         try:
-            if db.schema_version(conn) == 0:
-                return
             _insert(conn, command, arguments, status="skipped", error=reason)
         finally:
             conn.close()

@@ -1,0 +1,78 @@
+"""Two runs at once: every row loaded exactly once; the one without the lock exits 3 naming the holder."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO, write_csv
+from csvreport.config import load_settings
+from csvreport.lock import exclusive
+
+ROWS = 150_000
+
+
+def generate(home: Path) -> None:
+    lines = ["ts,site,metric,value"]
+    lines += [f"2026-03-28 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d},s,m,{i}" for i in range(ROWS)]
+    write_csv(home / "inbox" / "sensors" / "big.csv", "\n".join(lines) + "\n")
+    write_csv(home / "inbox" / "sensors" / "small.csv", "ts,site,metric,value\n2026-03-28 10:00:00,x,m,1\n")
+
+
+def start(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "CSVREPORT_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "csvreport", "ingest", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(*procs: subprocess.Popen) -> list[tuple[int, str, str]]:
+    return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+
+def counts(home: Path) -> tuple[int, int, list[str]]:
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        rows = conn.execute("SELECT count(*) FROM sensors").fetchone()[0]
+        distinct = conn.execute("SELECT count(DISTINCT value || site) FROM sensors").fetchone()[0]
+        statuses = sorted(r[0] for r in conn.execute("SELECT status FROM run_history"))
+    return rows, distinct, statuses
+
+
+def test_two_runs_started_together(home):
+    generate(home)
+    results = finish(start(home), start(home))
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3], results
+    loser = next(r for r in results if r[0] == 3)
+    assert "Error: another run holds the lock on csvreport.sqlite3: pid " in loser[2]
+    assert "(csvreport ingest, since " in loser[2]
+    assert "Traceback" not in loser[2]
+    rows, distinct, statuses = counts(home)
+    assert rows == distinct == ROWS + 1
+    assert statuses == ["ok", "skipped"]
+
+
+def test_wait_lets_the_second_run_succeed(home):
+    generate(home)
+    results = finish(start(home, "--wait", "120"), start(home, "--wait", "120"))
+    assert [code for code, _, _ in results] == [0, 0], results
+    rows, distinct, statuses = counts(home)
+    assert rows == distinct == ROWS + 1
+    assert statuses == ["ok", "ok"]
+
+
+def test_lock_held_names_the_holder_and_is_recorded_as_skipped(home, cli):
+    write_csv(home / "inbox" / "sensors" / "small.csv", "ts,site,metric,value\n2026-03-28 10:00:00,x,m,1\n")
+    assert cli("ingest").exit_code == 0
+    settings = load_settings()
+    with exclusive(settings.paths.database, "csvreport hourly"):
+        code, out, err = finish(start(home))[0]
+    assert code == 3, (out, err)
+    assert err.startswith(f"Error: another run holds the lock on csvreport.sqlite3: pid {os.getpid()} "
+                          f"(csvreport hourly, since ")
+    assert err.rstrip().endswith("it is still working, try again later or pass --wait SECONDS")
+    with sqlite3.connect(settings.paths.database) as conn:
+        status, error = conn.execute("SELECT status, error FROM run_history ORDER BY id DESC LIMIT 1").fetchone()
+    assert status == "skipped" and f"pid {os.getpid()}" in error

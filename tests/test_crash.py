@@ -1,0 +1,72 @@
+"""A run killed with SIGKILL at any point leaves each file wholly loaded or not at all; the next run finishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, write_csv
+
+ROWS_PER_FILE = 120_000
+FILES = 2
+
+
+def generate(home: Path) -> int:
+    for n in range(FILES):
+        lines = ["ts,site,metric,value"]
+        lines += [f"2026-03-28 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d},f{n},m,{i}"
+                  for i in range(ROWS_PER_FILE)]
+        write_csv(home / "inbox" / "sensors" / f"big{n}.csv", "\n".join(lines) + "\n", age=3600 - n)
+    return FILES * ROWS_PER_FILE
+
+
+def start(home: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "CSVREPORT_HOME": str(home), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "csvreport", "--quiet", "ingest", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_consistent(home: Path) -> int:
+    """Every loaded ingestion owns exactly its rows_loaded rows; no row belongs to anything else."""
+    path = home / "data" / "csvreport.sqlite3"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sensors'").fetchone():
+            return 0
+        per_ingestion = dict(conn.execute("SELECT _ingestion_id, count(*) FROM sensors GROUP BY _ingestion_id"))
+        logged = {i: (n, first, last) for i, n, first, last in conn.execute(
+            "SELECT id, rows_loaded, first_row_id, last_row_id FROM ingestion_log WHERE status = 'loaded'")}
+        paths = [r[0] for r in conn.execute("SELECT path FROM ingestion_log WHERE status = 'loaded'")]
+    assert set(per_ingestion) <= set(logged), "rows of an ingestion that did not commit"
+    for ingestion, (rows, first, last) in logged.items():
+        assert per_ingestion.get(ingestion, 0) == rows == ROWS_PER_FILE
+        assert last - first + 1 == rows
+    assert len(paths) == len(set(paths)), "a file loaded twice"
+    return sum(per_ingestion.values())
+
+
+def test_sigkill_at_several_points_loses_and_duplicates_nothing(home):
+    total = generate(home)
+    for delay in (0.2, 0.5, 0.8, 1.1, 1.4):
+        proc = start(home)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        loaded = assert_consistent(home)
+        assert loaded in (0, ROWS_PER_FILE, total)
+    proc = start(home)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert assert_consistent(home) == total
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT count(DISTINCT value) FROM sensors").fetchone()[0] == ROWS_PER_FILE
+        statuses = [r[0] for r in conn.execute("SELECT status FROM run_history ORDER BY id")]
+        # killed runs stay 'running' (their process is gone); the last one finished
+        assert statuses[-1] == "ok" and set(statuses[:-1]) <= {"running", "ok"}
