@@ -135,6 +135,55 @@ def ingest(
             run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
 
 
+# Report commands: hourly and daily.
+@app.command()
+def hourly(
+    ctx: typer.Context,
+    hour: Annotated[Optional[str], typer.Option(
+        "--hour", help="(Re)write this one local hour, \"YYYY-MM-DD HH:00\" (the first of a repeated hour), or an "
+        "ISO time with offset such as 2026-10-25T02:00+01:00 (the second).", show_default=False)] = None,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the workbook of every complete hour of the catch-up window that has none yet or whose rows changed.
+
+    Example: csvreport --home /srv/csvreport --quiet hourly --wait 300
+    """
+    from csvreport import reports
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    request = reports.hour_request(settings, hour) if hour else None
+    with recorded_run(settings, "hourly", {"hour": hour}, wait) as (conn, run):
+        reports.hourly(settings, conn, run, request)
+
+
+@app.command()
+def daily(
+    ctx: typer.Context,
+    day: Annotated[Optional[str], typer.Option("--date", help="(Re)write the workbook of this local day, "
+                                               "YYYY-MM-DD (default: today).", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="End of the period, HH:MM local time "
+                                                 "(default 24:00, the whole day).", show_default=False)] = None,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The quad report: day-to-date workbooks at each slot; without options every due slot missing or stale.
+
+    Example: csvreport --home /srv/csvreport daily --date 2026-03-29 --until 18:00
+    """
+    from csvreport import reports
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    request = reports.day_request(settings, day, until) if day or until else None
+    with recorded_run(settings, "daily", {"date": day, "until": until}, wait) as (conn, run):
+        reports.daily(settings, conn, run, request)
+# End of the report commands.
+
+
 @app.command()
 def send(
     ctx: typer.Context,

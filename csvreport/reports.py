@@ -1,0 +1,314 @@
+"""`csvreport hourly` and `csvreport daily`: which workbooks are due, and writing them.
+
+A plain run looks at a bounded set of windows (the complete hours of the last
+`catch_up_hours`; the daily slots of today and yesterday whose time has passed) and writes
+those that have no workbook yet, whose file is gone, or that are stale. A workbook is
+stale when, after it was written, a load with rows in its window arrived or an earlier
+load covering it was superseded or purged. The `workbooks` table keeps, per window, the
+newest `ingestion_log` id and `changed_at` seen at writing time; the check reads only the
+loads above those marks (primary key and `ingestion_log_changed` index), so its cost
+follows the number of new loads and windows, never the size of the tables.
+
+Every workbook goes through `publish`, which returns a `Written` record: the one place
+where whatever must follow a written workbook (delivery, metrics) hooks in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from csvreport import db, log
+from csvreport.aggregate import (Window, aggregate, day_window, hour_totals, hours_of_day, hours_between, local_text,
+                                 parse_hour, report_sources, source_summary, table_exists)
+from csvreport.config import SLOT_RE, Settings
+from csvreport.errors import ConfigError
+from csvreport.runs import Run
+
+KINDS = ("hourly", "daily")
+# Bump when the layout of the workbooks changes: windows still in the catch-up range are rewritten.
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # hourly, daily
+    window: Window
+    path: Path
+    reason: str  # new, missing, stale, layout, requested
+    detail: str = ""
+    by_hour: tuple[Window, ...] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `publish` wrote: the record every later step (mail, status) works from."""
+
+    kind: str
+    path: Path
+    window: Window
+    rewritten: bool  # a workbook for this window had been written before
+    reason: str
+    sha256: str
+    rows: int
+    record_id: int
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    kind: str
+    start: int
+    end: int
+    path: str
+    data_mark: int
+    change_mark: Optional[str]
+    layout: str
+
+
+# -- naming ----------------------------------------------------------------------------------
+
+
+def hourly_path(settings: Settings, window: Window) -> Path:
+    """reports/hourly_YYYYMMDD_HHMM.xlsx; the second of a repeated hour gets `_2`."""
+    local = window.local_start
+    suffix = "_2" if window.repeated else ""
+    return settings.paths.reports / f"hourly_{local:%Y%m%d_%H%M}{suffix}.xlsx"
+
+
+def daily_path(settings: Settings, day: date, until: str) -> Path:
+    return settings.paths.reports / f"daily_{day:%Y%m%d}_{until.replace(':', '')}.xlsx"
+
+
+def hourly_job(settings: Settings, window: Window, reason: str, detail: str = "") -> Job:
+    return Job("hourly", window, hourly_path(settings, window), reason, detail)
+
+
+def daily_job(settings: Settings, day: date, until: str, reason: str, detail: str = "") -> Job:
+    window = day_window(settings.timezone, day, until)
+    hours = tuple(Window(h.start, min(h.end, window.end), h.zone)
+                  for h in hours_of_day(settings.timezone, day) if h.start < window.end)
+    return Job("daily", window, daily_path(settings, day, until), reason, detail, hours)
+
+
+# -- requests on the command line --------------------------------------------------------------
+
+
+def hour_request(settings: Settings, text: str, now: Optional[float] = None) -> Job:
+    """The job for `--hour`; a usage error (exit 2) when the hour is not a complete local hour."""
+    window = parse_hour(text, settings.timezone)
+    now = time.time() if now is None else now
+    if window.end > now:
+        raise ConfigError(f"--hour {text!r}: the hour {local_text(window.local_start)} has not ended yet; "
+                          f"its workbook can be written from {local_text(window.local_end)}")
+    return hourly_job(settings, window, "requested")
+
+
+def day_request(settings: Settings, day_text: Optional[str], until: Optional[str],
+                now: Optional[float] = None) -> Job:
+    """The job for `--date` / `--until` (default: today, the whole day)."""
+    now = time.time() if now is None else now
+    zone = settings.timezone
+    if day_text is None:
+        day = datetime.fromtimestamp(now, ZoneInfo(zone)).date()
+    else:
+        try:
+            day = date.fromisoformat(day_text.strip())
+        except ValueError:
+            raise ConfigError(f"--date {day_text!r}: not a date such as 2026-03-29 (YYYY-MM-DD)") from None
+    until = "24:00" if until is None else until.strip()
+    if not SLOT_RE.match(until) or until > "24:00" or until == "00:00":
+        raise ConfigError(f"--until {until!r}: not a time from 00:01 to 24:00 (HH:MM), such as 18:00")
+    job = daily_job(settings, day, until, "requested")
+    if job.window.end > now:
+        raise ConfigError(f"--date {day:%Y-%m-%d} --until {until}: that period has not ended yet; its workbook "
+                          f"can be written from {local_text(job.window.local_end)}")
+    return job
+
+
+# -- what is due -------------------------------------------------------------------------------
+
+
+def layout_fingerprint(settings: Settings) -> str:
+    """What the workbooks' layout depends on: the zone and the [[reports]] entries."""
+    reports = [[r.name, r.source, list(r.group_by), [[m.label, m.func, m.column] for m in r.measures]]
+               for r in settings.reports]
+    text = json.dumps([LAYOUT_VERSION, settings.timezone, sorted(s.name for s in settings.sources), reports])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def records(conn: sqlite3.Connection, kind: str, first_start: int, last_start: int) -> dict[tuple[int, int], Record]:
+    rows = conn.execute(
+        "SELECT id, kind, window_start, window_end, path, data_mark, change_mark, layout FROM workbooks "
+        "WHERE kind = ? AND window_start BETWEEN ? AND ?", (kind, first_start, last_start))
+    return {(r[2], r[3]): Record(*r) for r in rows}
+
+
+def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> dict[int, str]:
+    """Record id -> why it is stale, for the records whose window data changed after writing."""
+    if not recs:
+        return {}
+    names = {s.name for s in settings.sources}
+    low_mark = min(r.data_mark for r in recs)
+    low_change = min(r.change_mark or "" for r in recs)
+    columns = "id, source, status, min_ts, max_ts, changed_at"
+    changes = {}
+    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (low_mark,)):
+        changes[row[0]] = row
+    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL",
+                            (low_change,)):
+        changes[row[0]] = row
+    result: dict[int, str] = {}
+    for rec in recs:
+        why = []
+        for ident, source, status, min_ts, max_ts, changed_at in changes.values():
+            if source not in names or min_ts >= rec.end or max_ts < rec.start:
+                continue
+            new = ident > rec.data_mark
+            changed = changed_at is not None and changed_at > (rec.change_mark or "")
+            if new and not changed and status == "loaded" and not _has_rows_in(conn, source, ident, rec):
+                continue  # its span covers the window, but none of its rows fall inside it
+            if changed and not new:
+                why.append(f"ingestion {ident} {status}")
+            else:
+                why.append(f"ingestion {ident} arrived")
+        if why:
+            result[rec.id] = "; ".join(why[:5]) + (f" and {len(why) - 5} more" if len(why) > 5 else "")
+    return result
+
+
+def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, rec: Record) -> bool:
+    if not table_exists(conn, source):
+        return False
+    return conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? AND _ingestion_id = ? LIMIT 1",
+                        (rec.start, rec.end, ingestion_id)).fetchone() is not None
+
+
+def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
+            candidates: list[tuple[Window, Path, object]]) -> list[tuple[object, str, str]]:
+    """(key, reason, detail) for each candidate window that must be written."""
+    if not candidates:
+        return []
+    known = records(conn, kind, min(w.start for w, _, _ in candidates), max(w.start for w, _, _ in candidates))
+    layout = layout_fingerprint(settings)
+    reasons = stale(conn, settings, [r for r in known.values() if r.layout == layout])
+    due = []
+    for window, path, key in candidates:
+        rec = known.get((window.start, window.end))
+        if rec is None:
+            due.append((key, "new", ""))
+        elif Path(rec.path) != path:
+            due.append((key, "missing", f"the reports folder is now {path.parent}"))
+        elif not path.is_file():
+            due.append((key, "missing", f"{path} is gone"))
+        elif rec.layout != layout:
+            due.append((key, "layout", "the [[reports]] configuration or the time zone changed"))
+        elif rec.id in reasons:
+            due.append((key, "stale", reasons[rec.id]))
+    return due
+
+
+def due_hourly(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
+    """Complete hours of the catch-up window that have no workbook, lost it, or are stale."""
+    windows = hours_between(settings.timezone, int(now) - settings.catch_up_hours * 3600, int(now))
+    candidates = [(w, hourly_path(settings, w), w) for w in windows]
+    return [hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly",
+                                                                                      candidates)]
+
+
+def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
+    """Slots of today and yesterday whose time has passed and that are missing or stale."""
+    zone = settings.timezone
+    today = datetime.fromtimestamp(now, ZoneInfo(zone)).date()
+    candidates = []
+    for day in (date.fromordinal(today.toordinal() - 1), today):
+        for slot in settings.daily_slots:
+            window = day_window(zone, day, slot)
+            if window.end <= now:
+                candidates.append((window, daily_path(settings, day, slot), (day, slot)))
+    return [daily_job(settings, day, slot, reason, detail)
+            for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
+def hourly(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job] = None,
+           now: Optional[float] = None) -> list[Written]:
+    """Write the requested hour, or every hour that is due."""
+    _prepare(settings, conn)
+    jobs = [request] if request else due_hourly(settings, conn, time.time() if now is None else now)
+    if not jobs:
+        log.info("hourly", f"nothing to write: every complete hour of the last {settings.catch_up_hours} "
+                 "has an up-to-date workbook")
+    return [publish(settings, conn, run, job) for job in jobs]
+
+
+def daily(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job] = None,
+          now: Optional[float] = None) -> list[Written]:
+    """Write the requested day-to-date workbook, or every slot that is due."""
+    _prepare(settings, conn)
+    jobs = [request] if request else due_daily(settings, conn, time.time() if now is None else now)
+    if not jobs:
+        log.info("daily", "nothing to write: every slot of today and yesterday that is due has an up-to-date "
+                 "workbook")
+    return [publish(settings, conn, run, job) for job in jobs]
+
+
+def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
+    from csvreport.workbook import remove_leftovers
+
+    remove_leftovers(settings.paths.reports)
+    # A column added to the configuration since the last ingest must exist before we select it.
+    with db.transaction(conn):
+        for source in settings.sources:
+            db.ensure_source_table(conn, source)
+
+
+def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) -> Written:
+    """Aggregate, write the workbook atomically, record it: every workbook passes here."""
+    from csvreport import workbook
+
+    data_mark = conn.execute("SELECT coalesce(max(id), 0) FROM ingestion_log").fetchone()[0]
+    change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
+    sources = {s.name: s for s in settings.sources}
+    tables = [aggregate(conn, r, sources[r.source], job.window) for r in settings.reports]
+    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour))
+               for t in tables] if job.kind == "daily" else []
+    summaries = [source_summary(conn, s, job.window) for s in report_sources(settings)]
+    written_at = datetime.now(timezone.utc)
+    content = workbook.Content(job.kind, job.window, written_at, summaries, tables, by_hour)
+    saved = workbook.save(job.path, content)
+    rows = sum(s.rows for s in summaries)
+    files = sum(s.files for s in summaries)
+    stamp = written_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with db.transaction(conn):
+        before = conn.execute("SELECT id FROM workbooks WHERE kind = ? AND window_start = ? AND window_end = ?",
+                              (job.kind, job.window.start, job.window.end)).fetchone()
+        record_id = conn.execute(
+            "INSERT INTO workbooks (kind, window_start, window_end, local_start, local_end, zone, path, sha256, size, "
+            "rows, files, data_mark, change_mark, layout, reason, first_written_at, written_at, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, window_start, window_end) DO UPDATE SET local_start = excluded.local_start, "
+            "local_end = excluded.local_end, zone = excluded.zone, path = excluded.path, sha256 = excluded.sha256, "
+            "size = excluded.size, rows = excluded.rows, files = excluded.files, data_mark = excluded.data_mark, "
+            "change_mark = excluded.change_mark, layout = excluded.layout, reason = excluded.reason, "
+            "writes = writes + 1, written_at = excluded.written_at, run_id = excluded.run_id "
+            "RETURNING id",
+            (job.kind, job.window.start, job.window.end, job.window.local_start.isoformat(),
+             job.window.local_end.isoformat(), job.window.zone, str(saved.path), saved.sha256, saved.size, rows, files,
+             data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp, run.id),
+        ).fetchone()[0]
+    run.add(workbooks_written=1)
+    because = {"new": "", "requested": " on request"}.get(job.reason, f" again ({job.reason}: "
+                                                                     f"{job.detail})" if job.detail else " again")
+    log.info(job.kind, f"wrote the {job.kind} workbook for {job.window.label()}{because}", file=str(saved.path),
+             rows=rows, reason=job.reason)
+    return Written(job.kind, saved.path, job.window, before is not None, job.reason, saved.sha256, rows, record_id)
