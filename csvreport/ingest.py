@@ -57,8 +57,14 @@ def ingest(settings: Settings, conn: sqlite3.Connection, run: Run, only: Optiona
         log.warning("ingest", "source is disabled in the configuration; loading it because --source asked",
                     source=only)
     for source in sources:
-        with db.transaction(conn):
+        # A dry run checks the table against the configuration but must not create or alter it.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             db.ensure_source_table(conn, source)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
         found = find_files(settings, source)
         for path in found.waiting:
             log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
@@ -127,6 +133,8 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     fallback_ts = int(candidate.mtime_ns // 1_000_000_000)
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if dry_run:
+            db.ensure_source_table(conn, source)  # rolled back with everything else
         previous = [row[0] for row in conn.execute(
             "SELECT id FROM ingestion_log WHERE source = ? AND path = ? AND status = 'loaded'",
             (source.name, shown))]

@@ -120,6 +120,12 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tup
     with exclusive(settings.paths.database, f"csvreport {command} --dry-run", wait):
         conn = db.connect(settings)
         try:
-            yield conn, Run(0, command)
+            run = Run(0, command)
+            yield conn, run
         finally:
             conn.close()
+    c = run.counts
+    log.info(command, f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
+             f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "
+             f"{c['files_quarantined']} would be quarantined ({c['rows_quarantined']} rows)",
+             **{k: v for k, v in c.items() if v})
