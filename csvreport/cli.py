@@ -253,6 +253,34 @@ def status(
 # End of the operator commands.
 
 
+@app.command()
+def send(
+    ctx: typer.Context,
+    test: Annotated[bool, typer.Option("--test", help="Send one test message to every recipient of both "
+                                       "lists, to check the email settings; changes nothing.")] = False,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mail every workbook not delivered yet (undeliverable ones too), or a test message with --test.
+
+    Example: csvreport --home /srv/csvreport send --test
+    """
+    from csvreport import mail
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    if test:
+        mail.send_test(settings)
+        return
+    if not mail.enabled(settings):
+        raise ConfigError(f"{settings.config_path}: email: mail delivery is not enabled; set enabled = true "
+                          "in [email] (see docs/email.md)")
+    with recorded_run(settings, "send", {}, wait) as (conn, run):
+        outcome = mail.send_unsent(settings, conn, run, include_undeliverable=True)
+        log.info("send", f"{outcome.sent} workbooks mailed, {outcome.failed} not")
+
+
 def main() -> None:
     app(prog_name="csvreport")
 

@@ -484,9 +484,21 @@ class _Parser:
                 self.problem("email.sender", "is required when email is enabled: an address such as reports@example.com")
         hourly_to = self.strings(raw, "hourly_to", "email.hourly_to")
         daily_to = self.strings(raw, "daily_to", "email.daily_to")
-        for address in hourly_to + daily_to:
-            if "@" not in address:
-                self.problem("email", f"recipient {address!r} is not an email address")
+        for key, addresses in (("hourly_to", hourly_to), ("daily_to", daily_to)):
+            for address in addresses:
+                if "@" not in address:
+                    self.problem(f"email.{key}", f"recipient {address!r} is not an email address")
+        if enabled and not (hourly_to or daily_to):
+            self.problem("email.hourly_to", "email is enabled but hourly_to and daily_to are both empty; "
+                         "list at least one address")
+        if not 0 < port < 65536:
+            self.problem("email.port", f"{port} is not a TCP port (1-65535)")
+        subject = self.typed(raw, "subject", str, "{kind} report {window} ({zone})", "email.subject")
+        try:
+            subject.format(kind="Hourly", window="", zone="", file="")
+        except (KeyError, IndexError, ValueError) as exc:
+            self.problem("email.subject", f"{subject!r}: bad placeholder {exc}; use {{kind}}, {{window}}, "
+                         "{zone} and {file}")
         ca_file = self.typed(raw, "ca_file", str, None, "email.ca_file")
         ca_path = self.path(ca_file) if ca_file else None
         if ca_path is not None and enabled and not ca_path.is_file():
@@ -496,7 +508,7 @@ class _Parser:
             username=self.typed(raw, "username", str, None, "email.username"),
             password=self.env.get(SMTP_PASSWORD_ENV),
             sender=sender, hourly_to=hourly_to, daily_to=daily_to,
-            subject=self.typed(raw, "subject", str, "{kind} report {window} ({zone})", "email.subject"),
+            subject=subject,
             timeout=float(self.typed(raw, "timeout", (int, float), 30, "email.timeout")),
         )
 
