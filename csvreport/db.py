@@ -110,19 +110,33 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             apply_migrations: bool = True) -> sqlite3.Connection:
     """Open the database. Writers get WAL mode and every pending migration applied."""
     path = settings.paths.database
-    if readonly:
-        if not path.exists():
-            raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=0.5)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        if apply_migrations:
-            migrate(conn)
-    conn.execute(f"PRAGMA busy_timeout={500 if readonly else int(busy_ms)}")
+    if readonly and not path.exists():
+        raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
+    conn = None
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=0.5)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if apply_migrations:
+                migrate(conn)
+        conn.execute(f"PRAGMA busy_timeout={500 if readonly else int(busy_ms)}")
+    except (sqlite3.DatabaseError, OSError) as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise  # busy: the caller decides what waiting means
+        raise CsvReportError(
+            f"cannot open the database {path}: {exc}; check that it is a SQLite file this user may write "
+            f"(sqlite3 {path} 'PRAGMA integrity_check'), or restore it from a backup") from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     return conn
 
 
