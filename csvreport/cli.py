@@ -250,35 +250,112 @@ def status(
         typer.echo(health.to_text(facts), nl=False)
     if check and facts["problems"]:
         raise typer.Exit(1)
-# End of the operator commands.
 
 
-@app.command()
-def send(
+recover_app = typer.Typer(
+    cls=_Group, no_args_is_help=True,
+    help="Repairs: list and replay quarantined files, purge a wrong load, rewrite damaged workbooks.")
+app.add_typer(recover_app, name="recover")
+
+
+@recover_app.command("list")
+def recover_list(ctx: typer.Context, home: HomeOption = None, config: ConfigOption = None) -> None:
+    """List the quarantined files with their reasons (reads only, like status).
+
+    Example: csvreport --home /srv/csvreport recover list
+    """
+    from csvreport import recover
+
+    root = ctx.find_root().obj or {}
+    settings = load_settings(home or root.get("home"), config or root.get("config"))
+    conn = recover.require_database(settings)
+    try:
+        typer.echo(recover.list_text(settings, recover.quarantined_files(conn)), nl=False)
+    finally:
+        conn.close()
+
+
+@recover_app.command("replay")
+def recover_replay(
     ctx: typer.Context,
-    test: Annotated[bool, typer.Option("--test", help="Send one test message to every recipient of both "
-                                       "lists, to check the email settings; changes nothing.")] = False,
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="Quarantined files (their path in quarantine/ or the path they arrived under).",
+        show_default=False)] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Replay every quarantined file.")] = False,
     wait: WaitOption = 0.0,
     home: HomeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Mail every workbook not delivered yet (undeliverable ones too), or a test message with --test.
+    """Load quarantined files again, after the file or the configuration was fixed.
 
-    Example: csvreport --home /srv/csvreport send --test
+    A file that loads leaves quarantine; one that fails again stays, its reason brought up to date.
+    Example: csvreport --home /srv/csvreport recover replay --all
     """
-    from csvreport import mail
+    from csvreport import recover
     from csvreport.runs import recorded_run
 
     settings = settings_for(ctx, home, config)
-    if test:
-        mail.send_test(settings)
+    conn = recover.require_database(settings)
+    try:
+        chosen = recover.select_for_replay(conn, settings, paths or [], everything)
+    finally:
+        conn.close()
+    if not chosen:
+        log.info("recover", "nothing to replay: no file is quarantined")
         return
-    if not mail.enabled(settings):
-        raise ConfigError(f"{settings.config_path}: email: mail delivery is not enabled; set enabled = true "
-                          "in [email] (see docs/email.md)")
-    with recorded_run(settings, "send", {}, wait) as (conn, run):
-        outcome = mail.send_unsent(settings, conn, run, include_undeliverable=True)
-        log.info("send", f"{outcome.sent} workbooks mailed, {outcome.failed} not")
+    arguments = {"paths": [str(p) for p in paths or []], "all": everything}
+    with recorded_run(settings, "recover replay", arguments, wait) as (conn, run):
+        recover.replay(settings, conn, run, recover.select_for_replay(conn, settings, paths or [], everything))
+
+
+@recover_app.command("purge")
+def recover_purge(
+    ctx: typer.Context,
+    ingestion_id: Annotated[int, typer.Argument(help="The id of the load in ingestion_log.", show_default=False)],
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Remove exactly the rows one ingestion loaded, and mark it purged.
+
+    The file may then load again: move it out of the drop folder if its rows are unwanted.
+    Example: csvreport --home /srv/csvreport recover purge 42
+    """
+    from csvreport import recover
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    conn = recover.require_database(settings)
+    try:
+        recover.check_purge(conn, ingestion_id)
+    finally:
+        conn.close()
+    with recorded_run(settings, "recover purge", {"ingestion_id": ingestion_id}, wait) as (conn, run):
+        recover.purge(settings, conn, run, ingestion_id)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Optional[Path], typer.Argument(
+        help="The new home folder (default: --home, $CSVREPORT_HOME, else the current directory).",
+        show_default=False)] = None,
+) -> None:
+    """Create a home folder: a commented config/settings.toml and the folders csvreport uses.
+
+    Never overwrites an existing settings.toml.
+    Example: csvreport init /srv/csvreport
+    """
+    from csvreport.config import resolve_home
+    from csvreport.init import create_home
+
+    root = ctx.find_root().obj or {}
+    home = resolve_home(directory or root.get("home"))
+    for path in create_home(home):
+        typer.echo(f"created {path}")
+    typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest` "
+               "and paste the lines of crontab.example (see docs/operations.md).")
+# End of the operator commands.
 
 
 def main() -> None:

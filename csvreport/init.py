@@ -1,0 +1,88 @@
+"""`csvreport init [DIR]`: a new home folder, ready for `csvreport ingest`, in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from csvreport.config import DEFAULT_CONFIG
+from csvreport.errors import CsvReportError
+
+FOLDERS = ("config", "data", "reports", "quarantine", "logs", "inbox/sensors")
+
+SETTINGS_TEMPLATE = '''\
+# csvreport configuration (see docs/operations.md of csvreport). Relative paths resolve
+# against this home folder, never against the directory cron starts in. Check it with `csvreport status` after every change: a mistake
+# stops every command with exit code 2 and names the key.
+
+# Wall-clock zone of naive CSV timestamps and of report windows (IANA name).
+timezone = "Europe/Berlin"
+
+[paths]                          # all optional; these are the defaults
+database   = "data/csvreport.sqlite3"
+reports    = "reports"
+quarantine = "quarantine"
+logs       = "logs"
+
+[ingest]
+settle_seconds = 30              # files modified more recently wait for the next run
+max_bad_rows   = 0               # per file; more bad rows quarantine the whole file
+
+# One [[sources]] block per kind of export. Its table in the database has the same name.
+[[sources]]
+name      = "sensors"
+pattern   = "inbox/sensors/*.csv"            # a glob, or a list of globs
+timestamp = "ts"                             # the event time column
+# timestamp_format = "%d.%m.%Y %H:%M"        # strptime format; default ISO 8601
+columns   = ["ts", "site", "metric", "value"]   # allowlist: other columns are dropped
+types     = { value = "real" }               # text (default), integer, real
+# key     = ["ts", "site", "metric"]         # a row with the same key replaces the older one
+# delimiter = ";"                            # default: detected among , ; tab |
+# encoding  = "cp1252"                       # default utf-8 (a BOM is accepted)
+# decimal   = ","                            # for exports such as 1.234,75
+# null_values = ["", "NA"]
+
+[[reports]]
+name     = "sensor_summary"      # the sheet name
+source   = "sensors"
+group_by = ["site", "metric"]
+[reports.measures]               # label = "count", or "count|sum|avg|min|max:column"
+readings  = "count"
+value_avg = "avg:value"
+value_max = "max:value"
+
+[hourly]
+catch_up_hours = 24              # how far back a plain `csvreport hourly` fills gaps
+
+[daily]
+slots = ["06:00", "12:00", "18:00", "24:00"]
+
+# [monitor]
+# ping_url = "https://hc-ping.com/your-check-uuid"   # dead-man's switch: /start, success, /fail
+# max_ingest_age_hours = 6       # status --check: a source with no new file for this long
+
+# [email]                        # the password only from CSVREPORT_SMTP_PASSWORD (.env or environment)
+# host = "smtp.example.com"
+# sender = "reports@example.com"
+# hourly_to = ["ops@example.com"]
+# daily_to = ["ops@example.com"]
+'''
+
+
+def create_home(home: Path) -> list[Path]:
+    """Create the folders and the commented settings file; refuse to overwrite a configuration."""
+    settings = home / DEFAULT_CONFIG
+    if settings.exists():
+        raise CsvReportError(f"{settings} already exists; edit it, or move it away to start over "
+                             "(init never overwrites a configuration)")
+    if home.exists() and not home.is_dir():
+        raise CsvReportError(f"{home} exists and is not a folder; choose another DIR")
+    created = []
+    for folder in FOLDERS:
+        path = home / folder
+        if not path.is_dir():
+            path.mkdir(parents=True)
+            created.append(path)
+    with open(settings, "x", encoding="utf-8") as handle:
+        handle.write(SETTINGS_TEMPLATE)
+    created.append(settings)
+    return created

@@ -1,0 +1,267 @@
+"""`csvreport recover list | replay | purge` on real files in a temporary home."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE_CONFIG, write_config, write_csv
+
+HEADER = "ts,site,metric,value\n"
+
+
+def rows(hour: int, site: str, count: int, start: float = 0.0) -> str:
+    return "".join(f"2026-03-10 {hour:02d}:{i % 60:02d}:00,{site},temp,{start + i}\n" for i in range(count))
+
+
+def db(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(home / "data" / "csvreport.sqlite3")
+
+
+def quarantine_listing(home: Path) -> list[str]:
+    folder = home / "quarantine" / "sensors"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def log_rows(home: Path) -> list[tuple]:
+    with db(home) as conn:
+        return conn.execute("SELECT id, path, status, rows_loaded FROM ingestion_log ORDER BY id").fetchall()
+
+
+def last_run(home: Path, command: str) -> dict:
+    with db(home) as conn:
+        conn.row_factory = sqlite3.Row
+        return dict(conn.execute("SELECT * FROM run_history WHERE command = ? ORDER BY id DESC LIMIT 1",
+                                 (command,)).fetchone())
+
+
+def test_list_shows_each_quarantined_file_with_its_reason(home, cli):
+    write_csv(home / "inbox" / "sensors" / "good.csv", HEADER + rows(10, "a", 3))
+    write_csv(home / "inbox" / "sensors" / "no_value.csv", "ts,site,metric\n2026-03-10 10:00:00,a,temp\n")
+    assert cli("ingest").exit_code == 0
+
+    result = cli("recover", "list")
+
+    assert result.exit_code == 0, result.output
+    assert "1 quarantined file(s)" in result.output
+    assert "quarantine/sensors/no_value.csv" in result.output
+    assert f"arrived as {home / 'inbox' / 'sensors' / 'no_value.csv'}" in result.output
+    assert "reason: " in result.output and "value" in result.output
+    assert "rows in the file: 1" in result.output
+
+
+def test_list_with_nothing_quarantined(home, cli):
+    write_csv(home / "inbox" / "sensors" / "good.csv", HEADER + rows(10, "a", 3))
+    assert cli("ingest").exit_code == 0
+    result = cli("recover", "list")
+    assert result.exit_code == 0, result.output
+    assert result.output == "No quarantined files.\n"
+
+
+def test_list_is_read_only_and_needs_a_database(home, cli):
+    result = cli("recover", "list")
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: database {home / 'data' / 'csvreport.sqlite3'} does not exist yet; run `csvreport ingest` first\n")
+    assert not (home / "data").exists()
+
+
+def test_a_file_fixed_in_quarantine_is_replayed_and_leaves_quarantine(home, cli):
+    inbox = home / "inbox" / "sensors"
+    write_csv(inbox / "good.csv", HEADER + rows(10, "a", 4))
+    write_csv(inbox / "broken.csv", "ts,site,metric\n2026-03-10 11:00:00,b,temp\n")
+    assert cli("ingest").exit_code == 0
+    assert quarantine_listing(home) == ["broken.csv", "broken.csv.reason.json"]
+
+    # The operator fixes the file where it lies, then replays it by its quarantine path.
+    write_csv(home / "quarantine" / "sensors" / "broken.csv", HEADER + rows(11, "b", 5, start=100))
+    result = cli("recover", "replay", home / "quarantine" / "sensors" / "broken.csv")
+
+    assert result.exit_code == 0, result.output
+    assert "replayed: 5 rows loaded as ingestion 3; removed quarantine/sensors/broken.csv from quarantine" \
+        in result.output
+    assert "replay done: 1 file(s) replayed, 5 rows loaded; 0 still quarantined" in result.output
+    assert quarantine_listing(home) == []
+    original = str(inbox / "broken.csv")
+    assert log_rows(home) == [(1, str(inbox / "good.csv"), "loaded", 4), (2, original, "replayed", 0),
+                              (3, original, "loaded", 5)]
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*), sum(value) FROM sensors WHERE site = 'b'").fetchone() == (5, 510.0)
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 9
+    run = last_run(home, "recover replay")
+    assert (run["status"], run["files_seen"], run["files_loaded"], run["rows_loaded"]) == ("ok", 1, 1, 5)
+    assert json.loads(run["arguments"])["all"] is False
+    assert cli("recover", "list").output == "No quarantined files.\n"
+
+
+def test_a_file_failing_again_stays_with_its_reason_updated(home, cli):
+    inbox = home / "inbox" / "sensors"
+    write_csv(inbox / "broken.csv", "ts,site,metric\n2026-03-10 11:00:00,b,temp\n")
+    assert cli("ingest").exit_code == 0
+    reason_file = home / "quarantine" / "sensors" / "broken.csv.reason.json"
+    first = json.loads(reason_file.read_text())
+
+    # A "fix" that is still wrong: the column is there now, the value is not a number.
+    write_csv(home / "quarantine" / "sensors" / "broken.csv", HEADER + "2026-03-10 11:00:00,b,temp,warm\n")
+    result = cli("recover", "replay", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert "level=WARNING" in result.output and "still quarantined: " in result.output
+    assert "replay done: 0 file(s) replayed, 0 rows loaded; 1 still quarantined" in result.output
+    assert quarantine_listing(home) == ["broken.csv", "broken.csv.reason.json"]
+    again = json.loads(reason_file.read_text())
+    assert again["replays"] == 1
+    assert again["first_reason"] == first["reason"]
+    assert again["reason"] != first["reason"] and "warm" in again["reason"]
+    assert again["first_bad_line"] == 2
+    assert [r[2] for r in log_rows(home)] == ["replayed", "quarantined"]
+    assert last_run(home, "recover replay")["status"] == "warn"
+    listing = cli("recover", "list").output
+    assert listing.count("quarantine/sensors/broken.csv") == 1 and "ingestion 2," in listing
+
+
+def test_a_bad_file_repeatedly_failing_is_fixed_by_the_configuration_and_replayed(home, cli):
+    # The exporter sends cp1252 (Windows) text; every file is quarantined as invalid UTF-8.
+    inbox = home / "inbox" / "sensors"
+    for day in (1, 2):
+        write_csv(inbox / f"export_{day}.csv", HEADER + f"2026-03-0{day} 10:00:00,Zürich,temp,{day}.5\n",
+                  encoding="cp1252")
+    assert cli("ingest").exit_code == 0
+    assert len(quarantine_listing(home)) == 4
+
+    write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source='encoding = "cp1252"'))
+    result = cli("recover", "replay", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert "replay done: 2 file(s) replayed, 2 rows loaded; 0 still quarantined" in result.output
+    assert quarantine_listing(home) == []
+    with db(home) as conn:
+        assert conn.execute("SELECT site, value FROM sensors ORDER BY value").fetchall() == [
+            ("Zürich", 1.5), ("Zürich", 2.5)]
+    # The next cron run finds nothing new: the replayed files are not loaded twice.
+    assert cli("ingest").exit_code == 0
+    assert last_run(home, "ingest")["rows_loaded"] == 0
+
+
+def test_replay_refuses_what_is_not_quarantined(home, cli):
+    write_csv(home / "inbox" / "sensors" / "broken.csv", "ts,site\n2026-03-10 11:00:00,b\n")
+    assert cli("ingest").exit_code == 0
+
+    result = cli("recover", "replay", "quarantine/sensors/nope.csv", "broken.csv")
+    assert result.exit_code == 2
+    assert result.output == ("Error: recover replay: not a quarantined file: quarantine/sensors/nope.csv, "
+                             "broken.csv; `csvreport recover list` shows the quarantined files\n")
+    result = cli("recover", "replay")
+    assert result.exit_code == 2
+    assert result.output == ("Error: recover replay: give the quarantined files (PATH...) or --all, not both and "
+                             "not neither; `csvreport recover list` shows the quarantined files\n")
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM run_history WHERE command LIKE 'recover%'").fetchone()[0] == 0
+
+
+def test_replay_by_original_path_relative_to_home(home, cli, monkeypatch):
+    write_csv(home / "inbox" / "sensors" / "broken.csv", "ts,site,metric\n2026-03-10 11:00:00,b,temp\n")
+    assert cli("ingest").exit_code == 0
+    write_csv(home / "quarantine" / "sensors" / "broken.csv", HEADER + rows(11, "b", 2))
+    monkeypatch.chdir(home)
+    result = cli("recover", "replay", "inbox/sensors/broken.csv")
+    assert result.exit_code == 0, result.output
+    assert "1 file(s) replayed, 2 rows loaded" in result.output
+
+
+def test_an_older_version_is_not_replayed_over_a_newer_load(home, cli):
+    inbox = home / "inbox" / "sensors"
+    write_csv(inbox / "daily.csv", "ts,site,metric\n2026-03-10 11:00:00,b,temp\n")
+    assert cli("ingest").exit_code == 0
+    write_csv(inbox / "daily.csv", HEADER + rows(12, "c", 3))  # the exporter's next, good version
+    assert cli("ingest").exit_code == 0
+    write_csv(home / "quarantine" / "sensors" / "daily.csv", HEADER + rows(11, "b", 2))
+
+    result = cli("recover", "replay", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert f"not replayed: a newer version of {inbox / 'daily.csv'} was loaded after this one was quarantined " \
+           "(ingestion 2)" in result.output
+    with db(home) as conn:
+        assert conn.execute("SELECT site, count(*) FROM sensors GROUP BY site").fetchall() == [("c", 3)]
+    assert quarantine_listing(home) == ["daily.csv", "daily.csv.reason.json"]
+
+
+def _two_loads(home, cli) -> tuple[list[tuple], list[tuple]]:
+    inbox = home / "inbox" / "sensors"
+    write_csv(inbox / "a.csv", HEADER + rows(10, "a", 6))
+    write_csv(inbox / "a_again.csv", HEADER + rows(10, "a", 6) + rows(11, "a", 1), age=3000)
+    assert cli("ingest").exit_code == 0
+    with db(home) as conn:
+        first = conn.execute("SELECT * FROM sensors WHERE _ingestion_id = 1 ORDER BY _id").fetchall()
+        second = conn.execute("SELECT * FROM sensors WHERE _ingestion_id = 2 ORDER BY _id").fetchall()
+    return first, second
+
+
+def test_purge_removes_exactly_that_loads_rows(home, cli):
+    first, second = _two_loads(home, cli)
+    (home / "inbox" / "sensors" / "a_again.csv").rename(home / "a_again.csv")  # out of the drop folder
+
+    result = cli("recover", "purge", "2")
+
+    assert result.exit_code == 0, result.output
+    assert "purged ingestion 2: 7 rows deleted" in result.output
+    assert "still in the drop folder" not in result.output
+    with db(home) as conn:
+        assert conn.execute("SELECT * FROM sensors ORDER BY _id").fetchall() == first
+        assert conn.execute("SELECT status FROM ingestion_log ORDER BY id").fetchall() == [("loaded",), ("purged",)]
+        assert conn.execute("SELECT count(*) FROM seen_files WHERE ingestion_id = 2").fetchone()[0] == 0
+    run = last_run(home, "recover purge")
+    assert (run["status"], run["rows_deleted"], json.loads(run["arguments"])) == ("ok", 7, {"ingestion_id": 2})
+    assert len(second) == 7
+    # Nothing comes back by itself: the file was moved away.
+    assert cli("ingest").exit_code == 0
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 6
+
+
+def test_a_purged_file_still_in_the_drop_folder_loads_again(home, cli):
+    _two_loads(home, cli)
+    result = cli("recover", "purge", "2")
+    assert result.exit_code == 0, result.output
+    assert f"{home / 'inbox' / 'sensors' / 'a_again.csv'} is still in the drop folder: the next ingest loads it " \
+           "again; move it away if its rows are unwanted" in result.output
+    assert cli("ingest").exit_code == 0
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 13
+        assert conn.execute("SELECT id, status FROM ingestion_log ORDER BY id").fetchall() == [
+            (1, "loaded"), (2, "purged"), (3, "loaded")]
+
+
+@pytest.mark.parametrize("target, message", [
+    ("7", "Error: recover purge: ingestion 7 does not exist; the ingestion ids are in ingestion_log "
+          "(see docs/operations.md, 'A duplicate ingestion')\n"),
+    ("3", "Error: recover purge: ingestion 3 ({source}, {path}) is a quarantined file and loaded no rows: fix it "
+          "and `csvreport recover replay` it, or delete it and its .reason.json from the quarantine folder; "
+          "nothing purged\n"),
+])
+def test_purge_refuses_a_target_it_cannot_purge(home, cli, target, message):
+    _two_loads(home, cli)
+    bad = write_csv(home / "inbox" / "sensors" / "bad.csv", "ts\n2026-03-10 10:00:00\n")
+    assert cli("ingest").exit_code == 0
+
+    result = cli("recover", "purge", target)
+
+    assert result.exit_code == 2
+    assert result.output == message.format(source="sensors", path=bad)
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 13
+        assert conn.execute("SELECT count(*) FROM run_history WHERE command = 'recover purge'").fetchone()[0] == 0
+
+
+def test_purge_twice_is_refused(home, cli):
+    _two_loads(home, cli)
+    assert cli("recover", "purge", "1").exit_code == 0
+    result = cli("recover", "purge", "1")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {home / 'inbox' / 'sensors' / 'a.csv'})"
+                                    " was purged already (at 20")
+    assert result.output.endswith("); nothing purged\n")
