@@ -173,6 +173,8 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
                 continue
             new = ident > rec.data_mark
             changed = changed_at is not None and changed_at > (rec.change_mark or "")
+            if not (new or changed):
+                continue  # seen already when the workbook was written
             if new and not changed and status == "loaded" and not _has_rows_in(conn, source, ident, rec):
                 continue  # its span covers the window, but none of its rows fall inside it
             if changed and not new:

@@ -247,7 +247,7 @@ class _Writer:
         rows_total = sum(s.rows for s in content.sources)
         files_total = sum(s.files for s in content.sources)
         written_local = content.written_at.astimezone(window.local_start.tzinfo)
-        data = (f"{rows_total:,} rows from {files_total:,} files" if rows_total else NO_ROWS)
+        data = (f"{_plural(rows_total, 'row')} from {_plural(files_total, 'file')}" if rows_total else NO_ROWS)
         facts = [
             ("workbook", f"{content.kind}"),
             ("window start", local_text(window.local_start)),
@@ -273,6 +273,10 @@ class _Writer:
                                  for m in report.measures)
             ws.append([self.text(ws, report.name), self.text(ws, report.source),
                        self.text(ws, ", ".join(report.group_by) or "(whole window)"), self.text(ws, measures)])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _shown_width(value: Any, kind: str) -> int:
