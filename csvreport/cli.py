@@ -334,6 +334,25 @@ def recover_purge(
         recover.purge(settings, conn, run, ingestion_id)
 
 
+@recover_app.command("reports")
+def recover_reports(
+    ctx: typer.Context,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write again every recorded workbook that is missing or differs from its recorded checksum.
+
+    Example: csvreport --home /srv/csvreport recover reports --wait 600
+    """
+    from csvreport import recover
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    with recorded_run(settings, "recover reports", {}, wait) as (conn, run):
+        recover.rewrite_reports(settings, conn, run)
+
+
 @app.command()
 def init(
     ctx: typer.Context,

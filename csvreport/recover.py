@@ -303,3 +303,71 @@ def require_database(settings: Settings) -> sqlite3.Connection:
         return db.connect(settings, readonly=True)
     except sqlite3.Error as exc:
         raise CsvReportError(f"cannot open {settings.paths.database}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class DamagedWorkbook:
+    record_id: int
+    kind: str
+    path: Path
+    state: str  # missing, changed
+    start: int
+    end: int
+    zone: str
+
+
+def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
+    """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
+    from csvreport.ingest import sha256_of
+
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='workbooks'").fetchone():
+        return []
+    damaged = []
+    for ident, kind, path, sha256, size, start, end, zone in conn.execute(
+            "SELECT id, kind, path, sha256, size, window_start, window_end, zone FROM workbooks "
+            "ORDER BY kind, window_start"):
+        file = Path(path)
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            damaged.append(DamagedWorkbook(ident, kind, file, "missing", start, end, zone))
+            continue
+        # The size answers most cases without reading; the checksum settles the rest.
+        if info.st_size != size or sha256_of(file) != sha256:
+            damaged.append(DamagedWorkbook(ident, kind, file, "changed", start, end, zone))
+    return damaged
+
+
+def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> list[DamagedWorkbook]:
+    """Write every missing or changed workbook again, through the same code as hourly and daily."""
+    from csvreport import reports
+    from csvreport.aggregate import Window
+
+    found = damaged_workbooks(conn)
+    if found:
+        with db.transaction(conn):
+            for source in settings.sources:
+                db.ensure_source_table(conn, source)
+    done = []
+    for book in found:
+        window = Window(book.start, book.end, book.zone)
+        why = "its file is gone" if book.state == "missing" else "its file differs from the checksum recorded"
+        if book.zone != settings.timezone:
+            log.warning("recover", f"not rewritten: it was written for zone {book.zone}, the configuration now says "
+                        f"{settings.timezone}; run `csvreport {book.kind}` for the windows you need",
+                        file=str(book.path))
+            run.warn("workbook not rewritten")
+            continue
+        if book.kind == "hourly":
+            job = reports.hourly_job(settings, window, book.state, why)
+        else:
+            local = window.local_start
+            end = window.local_end
+            until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
+            job = reports.daily_job(settings, local.date(), until, book.state, why)
+        log.info("recover", f"{book.kind} workbook {book.path.name}: {why}; writing it again", file=str(book.path))
+        reports.publish(settings, conn, run, job)
+        done.append(book)
+    log.info("recover", f"reports done: {len(done)} workbook(s) written again"
+             + ("" if found else "; every recorded workbook is in place and unchanged"))
+    return done

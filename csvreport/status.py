@@ -34,6 +34,9 @@ from csvreport.errors import CsvReportError
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
 WORKBOOK_KINDS = ("hourly", "daily")
 LIVE_LOAD_STATES = ("loaded", "superseded", "purged")  # a file that was ingested at some point
+# Cron writes a due workbook within minutes; --check complains only when one stays due for longer.
+DUE_GRACE_SECONDS = 3600
+UNSENT_GRACE_SECONDS = 3600  # the SPEC: status --check flags any unsent for more than an hour
 
 
 def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
@@ -224,25 +227,49 @@ def _alive(pid: Optional[int]) -> bool:
 
 
 def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str, Any]:
-    """The newest workbook of each kind: from the table of written workbooks, else from reports/."""
+    """The workbook of the latest window of each kind, as recorded when it was written."""
     newest: dict[str, Any] = {kind: None for kind in WORKBOOK_KINDS}
-    folder = settings.paths.reports
+    if not _has_table(conn, "workbooks"):
+        return newest  # migration 0002 still pending: nothing recorded yet
     for kind in WORKBOOK_KINDS:
-        names = sorted(p.name for p in folder.glob(f"{kind}_*.xlsx")) if folder.is_dir() else []
-        if names:
-            path = folder / names[-1]
-            newest[kind] = {"path": str(path), "written_at": _iso(path.stat().st_mtime)}
+        # The UNIQUE (kind, window_start, window_end) index answers this with one probe.
+        row = conn.execute("SELECT path, local_start, local_end, zone, written_at, rows FROM workbooks "
+                           "WHERE kind = ? ORDER BY window_start DESC, window_end DESC LIMIT 1", (kind,)).fetchone()
+        if row:
+            newest[kind] = {"path": row[0], "window_start": row[1], "window_end": row[2], "zone": row[3],
+                            "written_at": row[4], "rows": row[5], "exists": Path(row[0]).is_file()}
     return newest
 
 
 def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> Optional[list[dict[str, Any]]]:
-    """Workbooks that are due and missing or stale; None when the reports code is not installed."""
-    return None
+    """Workbooks a plain `hourly` / `daily` would write now (missing, stale, new); the same decision, read-only."""
+    if not _has_table(conn, "workbooks"):
+        return None
+    from csvreport import reports
+
+    newest_load = conn.execute("SELECT max(finished_at) FROM (SELECT finished_at FROM ingestion_log "
+                               "ORDER BY id DESC LIMIT 1)").fetchone()[0]
+    newest_change = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
+    activity = max((_epoch(t) or 0 for t in (newest_load, newest_change)), default=0)
+    due = []
+    for job in reports.due_hourly(settings, conn, now) + reports.due_daily(settings, conn, now):
+        # Due since its window ended, or (stale) at the latest since the newest load or status change.
+        since = max(job.window.end, activity) if job.reason == "stale" else job.window.end
+        due.append({"kind": job.kind, "path": str(job.path), "window": job.window.label(), "state": job.reason,
+                    "detail": job.detail, "due_since": _iso(since), "overdue": now - since > DUE_GRACE_SECONDS})
+    return due
 
 
-def _unsent(conn: sqlite3.Connection, now: float) -> Optional[list[dict[str, Any]]]:
-    """Workbooks whose email did not go out; None when email delivery is not part of this database."""
-    return None
+def _unsent(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
+    """Workbooks whose email did not go out (empty when email was never used)."""
+    from csvreport import mail
+
+    unsent = mail.unsent(conn)
+    for item in unsent:
+        since = _epoch(item.get("queued_at"))
+        item["overdue"] = item.get("status") == "undeliverable" or (
+            since is not None and now - since > UNSENT_GRACE_SECONDS)
+    return unsent
 
 
 def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]:
@@ -269,8 +296,12 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
             found.append(f"quarantine not empty: {source['files_quarantined']} file(s) of source {source['name']} "
                          f"in {settings.paths.quarantine / source['name']}; see `csvreport recover list`")
     for due in facts["due_workbooks"] or []:
-        found.append(f"{due['kind']} workbook {due['path']} is {due['state']} (window {due['window']}); "
-                     f"run `csvreport {due['kind']}` or `csvreport recover reports`")
+        if due["overdue"]:
+            what = {"new": "not written", "missing": "missing", "stale": "stale", "layout": "out of date"}.get(
+                due["state"], due["state"])
+            detail = f": {due['detail']}" if due["detail"] else ""
+            found.append(f"{due['kind']} workbook {Path(due['path']).name} is {what}{detail} (window {due['window']}, "
+                         f"due since {due['due_since']}); check that cron runs `csvreport {due['kind']}`, or run it")
     if settings.max_ingest_age_hours is not None:
         limit = settings.max_ingest_age_hours * 3600
         for source in facts["sources"]:
@@ -286,9 +317,10 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
                              f"(last at {source['last_ingested_at']}; [monitor] max_ingest_age_hours = "
                              f"{settings.max_ingest_age_hours:g}); check that the exporter still delivers")
     for unsent in facts["unsent_workbooks"] or []:
-        if unsent.get("overdue"):
-            found.append(f"workbook {unsent['path']} unsent since {unsent['since']}: {unsent.get('error') or ''}; "
-                         "see docs/email.md".replace(": ;", ";"))
+        if unsent["overdue"]:
+            found.append(f"workbook {Path(unsent['path']).name} {unsent['status']} by email since "
+                         f"{unsent['queued_at']} ({unsent['attempts']} attempts, last error: {unsent['last_error']}); "
+                         "fix [email] and run `csvreport send` (see docs/email.md)")
     return found
 
 
@@ -358,7 +390,14 @@ def _run_rows(facts: dict[str, Any]) -> list[list[str]]:
 def _workbook_rows(facts: dict[str, Any]) -> list[list[str]]:
     rows = []
     for kind, book in facts["workbooks"].items():
-        rows.append([kind, Path(book["path"]).name if book else "none yet", book["written_at"] if book else ""])
+        if not book:
+            rows.append([kind, "none yet", "", ""])
+            continue
+        name = Path(book["path"]).name + ("" if book["exists"] else " (FILE MISSING)")
+        rows.append([kind, name, f"{book['window_start']} to {book['window_end']}", f"written {book['written_at']}"])
+    due = facts["due_workbooks"]
+    if due:
+        rows.append(["due", f"{len(due)} workbook(s) missing or stale", "", ""])
     return rows
 
 
@@ -386,7 +425,7 @@ def print_table(facts: dict[str, Any]) -> None:
     for row in _run_rows(facts):
         runs.add_row(*row, style="red" if row[1] in ("failed", "interrupted") else None)
     console.print(runs)
-    books = Table("kind", "newest", "written", title="workbooks")
+    books = Table("kind", "newest", "window", "written", title="workbooks")
     for row in _workbook_rows(facts):
         books.add_row(*row)
     console.print(books)
