@@ -179,3 +179,10 @@ def test_a_new_allowlisted_column_is_added_to_the_table(home, cli):
     assert result.exit_code == 2
     assert "sources.data.types.value: the table 'data' stores 'value' as INTEGER, the configuration now says REAL" \
         in result.output
+
+
+def test_utf16_loads_once_its_encoding_is_set(home, cli):
+    source_config(home, 'timestamp = "ts"\ncolumns = ["ts", "site"]\nencoding = "utf-16"\n')
+    write_csv(home / "inbox/data/a.csv", "ts\tsite\r2026-03-28 10:00:00\tKöln\r", encoding="utf-16")
+    ingest_ok(cli)
+    assert rows(home, "site") == [("Köln",)]
