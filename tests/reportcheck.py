@@ -111,9 +111,10 @@ def raw_rows(paths) -> list[tuple[int, str, str, Optional[float]]]:
     return out
 
 
-def expected(rows, start: int, end: int, report: str) -> list[tuple[Any, ...]]:
+def expected(rows, start: int, end: int, report: str, grouped: bool = True) -> list[tuple[Any, ...]]:
     """One tuple per group (sorted by the group columns), as the workbook must show it."""
     group_by, measures = MEASURES[report]
+    group_by = group_by if grouped else []
     groups: dict[tuple, list] = {}
     for ts, site, metric, value in rows:
         if start <= ts < end:
