@@ -116,16 +116,39 @@ def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any],
 
 @contextmanager
 def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tuple[sqlite3.Connection, Run]]:
-    """Lock and database as for a real run, but nothing recorded: the caller rolls back its work."""
-    with exclusive(settings.paths.database, f"csvreport {command} --dry-run", wait):
-        conn = db.connect(settings)
+    """Lock and database as for a real run, but nothing recorded: the caller rolls back its work.
+
+    A dry run writes nothing at all: without a database it works on an empty one in memory
+    (and needs no lock); with migrations pending it works on a migrated copy in memory.
+    """
+    run = Run(0, command)
+    if not settings.paths.database.exists():
+        conn = _in_memory()
         try:
-            run = Run(0, command)
             yield conn, run
         finally:
             conn.close()
+    else:
+        with exclusive(settings.paths.database, f"csvreport {command} --dry-run", wait):
+            conn = db.connect(settings, apply_migrations=False)
+            try:
+                if db.pending(conn):
+                    conn = _in_memory(copy_of=conn)
+                yield conn, run
+            finally:
+                conn.close()
     c = run.counts
     log.info(command, f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
              f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "
              f"{c['files_quarantined']} would be quarantined ({c['rows_quarantined']} rows)",
              **{k: v for k, v in c.items() if v})
+
+
+def _in_memory(copy_of: sqlite3.Connection | None = None) -> sqlite3.Connection:
+    """A migrated scratch database: empty, or a copy of `copy_of` (which is closed)."""
+    scratch = sqlite3.connect(":memory:", isolation_level=None)
+    if copy_of is not None:
+        copy_of.backup(scratch)
+        copy_of.close()
+    db.migrate(scratch)
+    return scratch

@@ -105,15 +105,39 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(home, cli):
            "1 would be quarantined (1 rows)" in result.output
     assert _snapshot(home) == before
     assert not (home / "quarantine").exists()
-    assert query(home, "SELECT count(*) FROM run_history") == [(0,)]
-    assert query(home, "SELECT count(*) FROM ingestion_log") == [(0,)]
-    assert query(home, "SELECT count(*) FROM seen_files") == [(0,)]
+    assert not (home / "data").exists()  # not even an empty database
+    # with a database in place: still no rows, no run_history, no bookkeeping, no table
+    from csvreport import db
+    from csvreport.config import load_settings
+    db.connect(load_settings()).close()
+    result = cli("ingest", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would load 2 rows" in result.output
+    assert _snapshot(home) == before
+    for table in ("run_history", "ingestion_log", "seen_files"):
+        assert query(home, f"SELECT count(*) FROM {table}") == [(0,)]
     assert query(home, "SELECT count(*) FROM sqlite_master WHERE name = 'sensors'") == [(0,)]
     # and the real run afterwards does all of it
     result = cli("ingest")
     assert result.exit_code == 0, result.output
     assert query(home, "SELECT count(*) FROM sensors") == [(2,)]
     assert (home / "quarantine" / "sensors" / "broken.csv").exists()
+
+
+def test_dry_run_does_not_apply_pending_migrations(home, cli, monkeypatch):
+    from csvreport import db
+    from csvreport.config import load_settings
+
+    db.connect(load_settings()).close()
+    real = db.migrations()
+    later = db.Migration(9001, "9001_note.sql", "-- Why: test\nALTER TABLE run_history ADD COLUMN note TEXT;\n")
+    monkeypatch.setattr(db, "migrations", lambda: real + [later])
+    write_csv(home / "inbox" / "sensors" / "a.csv", HEADER + row(1))
+    result = cli("ingest", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would load 1 rows" in result.output
+    assert query(home, "SELECT count(*) FROM schema_migrations WHERE version = 9001") == [(0,)]
+    assert "note" not in [r[1] for r in query(home, "PRAGMA table_info(run_history)")]
 
 
 def test_source_option_limits_the_run(home, cli):
