@@ -269,3 +269,24 @@ def test_read_only_drop_folder_is_copied_and_remembered(home, cli, request):
         run = last_run(home)
         assert (run["files_quarantined"], run["files_skipped"], run["status"]) == (0, 2, "ok"), extra
     assert [r["status"] for r in log_rows(home)] == ["quarantined", "loaded"]
+
+
+def test_quarantine_names_never_collide_and_a_crashed_copy_is_reused(home, cli):
+    write_config(home, text=(home / "config" / "settings.toml").read_text().replace(
+        'pattern = "inbox/sensors/*.csv"', 'pattern = ["inbox/sensors/*.csv", "inbox/more/*.csv"]'))
+    first = HEADER + "2026-03-28 10:00:00,a,t,x\n"
+    second = HEADER + "2026-03-28 10:00:00,a,t,y\n"
+    write_csv(inbox(home) / "a.csv", first)
+    write_csv(home / "inbox" / "more" / "a.csv", second, age=1800)
+    # a run that crashed between copying a.csv into quarantine and removing the original left this copy
+    leftover = home / "quarantine" / "sensors" / "a.csv"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text(first)
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in leftover.parent.iterdir()}
+    import hashlib
+    tag = hashlib.sha256(second.encode()).hexdigest()[:12]
+    assert names == {"a.csv", "a.csv.reason.json", f"a.{tag}.csv", f"a.{tag}.csv.reason.json"}
+    assert leftover.read_text() == first and (leftover.parent / f"a.{tag}.csv").read_text() == second
+    assert [r["quarantine_path"] for r in log_rows(home)] == [str(leftover), str(leftover.parent / f"a.{tag}.csv")]

@@ -81,6 +81,10 @@ def test_unexpected_exception_is_an_error_with_its_stack_in_the_log_file(home, c
     logged = (home / "logs" / "csvreport.log").read_text()
     assert 'level=ERROR stage=main msg="unexpected error: RuntimeError: simulated bug"' in logged
     assert "Traceback (most recent call last):" in logged and 'raise RuntimeError("simulated bug")' in logged
+    import sqlite3
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT status, error FROM run_history").fetchall() == [
+            ("failed", "RuntimeError: simulated bug")]
 
 
 def test_known_failure_is_one_line_without_stack(home, cli, monkeypatch):
