@@ -295,13 +295,21 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
         if source["files_quarantined"]:
             found.append(f"quarantine not empty: {source['files_quarantined']} file(s) of source {source['name']} "
                          f"in {settings.paths.quarantine / source['name']}; see `csvreport recover list`")
+    overdue: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for due in facts["due_workbooks"] or []:
         if due["overdue"]:
-            what = {"new": "not written", "missing": "missing", "stale": "stale", "layout": "out of date"}.get(
-                due["state"], due["state"])
-            detail = f": {due['detail']}" if due["detail"] else ""
-            found.append(f"{due['kind']} workbook {Path(due['path']).name} is {what}{detail} (window {due['window']}, "
-                         f"due since {due['due_since']}); check that cron runs `csvreport {due['kind']}`, or run it")
+            overdue.setdefault((due["kind"], due["state"]), []).append(due)
+    for (kind, state), books in overdue.items():
+        # One line per kind of trouble: a cron line that never ran leaves 24 hourly windows behind.
+        what = {"new": "not written", "missing": "missing", "stale": "stale", "layout": "out of date"}.get(state, state)
+        first = books[0]
+        if len(books) == 1:
+            detail = f": {first['detail']}" if first["detail"] else ""
+            head = f"{kind} workbook {Path(first['path']).name} is {what}{detail} (window {first['window']}"
+        else:
+            head = (f"{len(books)} {kind} workbooks are {what}, {Path(first['path']).name} to "
+                    f"{Path(books[-1]['path']).name} (first window {first['window']}")
+        found.append(f"{head}, due since {first['due_since']}); check that cron runs `csvreport {kind}`, or run it")
     if settings.max_ingest_age_hours is not None:
         limit = settings.max_ingest_age_hours * 3600
         for source in facts["sources"]:
