@@ -63,7 +63,8 @@ def _free_name(folder: Path, name: str, sha256: str) -> Path:
 
 def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, reason: str,
                     first_bad_line: Optional[int]) -> Quarantined:
-    """Write the reason, then move the file beside it (or copy it when the move is refused)."""
+    """Copy the file into quarantine/<source>/ with its reason beside it, then remove the original
+    (or leave it, when the drop folder refuses, and say so)."""
     folder = source_folder(settings, source)
     target = _free_name(folder, path.name, sha256)
     details = {
@@ -74,27 +75,31 @@ def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, re
         "first_bad_line": first_bad_line,
         "time": utcnow(),
     }
-    moved = True
-    # Copy-then-unlink rather than rename so a drop folder on another device works too. A failed
-    # copy is an error (the quarantine folder must be writable); a refused unlink means a
-    # read-only drop folder: the copy stays and the caller remembers the original.
+    # Copy, write the reason, then remove the original: at every moment the file exists in one
+    # place at least, and a copy in quarantine always has its reason beside it. Copy-then-unlink
+    # rather than rename so a drop folder on another device works too. A failed copy is an error
+    # (the quarantine folder must be writable); a refused unlink means a read-only drop folder:
+    # the copy stays and the caller remembers the original.
     if not _same_content(target, sha256):
         tmp = target.with_name(target.name + ".tmp")
         shutil.copy2(path, tmp)
         os.replace(tmp, target)
+    _write_reason(target, {**details, "moved": True})
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
-        moved = False
-        if not isinstance(exc, PermissionError):
-            details["note"] = f"could not remove the original: {exc}"
-    details["moved"] = moved
+        note = {} if isinstance(exc, PermissionError) else {"note": f"could not remove the original: {exc}"}
+        _write_reason(target, {**details, "moved": False, **note})
+        return Quarantined(target, False)
+    return Quarantined(target, True)
+
+
+def _write_reason(target: Path, details: dict) -> None:
     tmp = reason_path(target).with_suffix(".tmp")
     tmp.write_text(json.dumps(details, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, reason_path(target))
-    return Quarantined(target, moved)
 
 
 def rejects_path(settings: Settings, source: str, file_name: str, sha256: str, taken: set[str]) -> Path:
