@@ -220,6 +220,63 @@ StatusCheck = Annotated[bool, typer.Option(
     "--check", help="Exit 1 with one line per problem that needs an operator, 0 when all is well.")]
 
 
+archive_app = typer.Typer(cls=_Group, invoke_without_command=True)
+app.add_typer(archive_app, name="archive")
+SourceOption = Annotated[Optional[str], typer.Option("--source", help="Only this source (default: every source).")]
+
+
+@archive_app.callback()
+def archive(
+    ctx: typer.Context,
+    before: Annotated[Optional[str], typer.Option("--before", metavar="YYYY-MM", help="Archive every whole "
+                                                  "month before this one, in the configured time zone.")] = None,
+    source: SourceOption = None,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Move every whole month before --before into Parquet files; `archive restore` loads one back.
+
+    Files go to archive/SOURCE/year=YYYY/month=MM/*.parquet; each is read back and checked
+    against the database before any row is deleted.
+    Example: csvreport --home /srv/csvreport archive --before 2026-01
+    """
+    if ctx.invoked_subcommand:
+        return
+    if not before:
+        raise ConfigError("archive: give --before YYYY-MM to archive, or use `csvreport archive restore "
+                          "--month YYYY-MM` to load a month back")
+    from csvreport import archive as archiving
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    with recorded_run(settings, "archive", {"before": before, "source": source}, wait) as (conn, run):
+        parts = archiving.archive(settings, conn, run, before, source)
+        log.info("archive", f"{len(parts)} months archived, {sum(p.rows or 0 for p in parts)} rows")
+
+
+@archive_app.command("restore")
+def archive_restore(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option("--month", metavar="YYYY-MM", help="The archived month to load back.")],
+    source: SourceOption = None,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Load an archived month back into the database, then remove its Parquet files.
+
+    Example: csvreport --home /srv/csvreport archive restore --month 2025-11 --source sensors
+    """
+    from csvreport import archive as archiving
+    from csvreport.runs import recorded_run
+
+    settings = settings_for(ctx, home, config)
+    with recorded_run(settings, "archive restore", {"month": month, "source": source}, wait) as (conn, run):
+        parts = archiving.restore(settings, conn, run, month, source)
+        log.info("archive", f"{month}: {sum(p.rows or 0 for p in parts)} rows restored from {len(parts)} files")
+
+
 @app.command()
 def status(
     ctx: typer.Context,
