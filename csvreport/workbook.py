@@ -218,7 +218,8 @@ class _Writer:
         measures = series.table.columns[len(report.group_by):]
         columns = (Column("hour", "hour"),) + tuple(measures) + (Column("utc offset", "text"),)
         rows = [(_naive(w), *values, _offset(w)) for w, values in series.hours]
-        ws = self._sheet(f"{report.name} by hour", columns, rows, extra_width=[("A", 18)])
+        # Excel allows 31 characters in a sheet name; " by hour" takes 8 of them.
+        ws = self._sheet(f"{report.name[:23]} by hour", columns, rows, extra_width=[("A", 18)])
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
         if rows and measures:
             chart = LineChart()

@@ -135,3 +135,15 @@ def test_help_of_the_report_commands_has_an_example(cli):
         result = cli(command, "--help")
         assert result.exit_code == 0, result.output
         assert "Example: csvreport" in result.output
+
+
+def test_a_24_character_report_name_still_fits_its_by_hour_sheet(tmp_path):
+    table = _table(2)
+    long = ReportTable(Report("x" * 24, "sensors", table.report.group_by, table.report.measures), table.columns,
+                       table.rows, table.total, table.row_count)
+    content = _content(2)
+    hours = [(content.window, (2, 3.0, 1.5, 2.0))]
+    content = workbook.Content("daily", content.window, content.written_at, content.sources, [long],
+                               [workbook.HourSeries(long, hours)])
+    workbook.save(tmp_path / "daily.xlsx", content)
+    assert openpyxl.load_workbook(tmp_path / "daily.xlsx").sheetnames == ["x" * 24, "x" * 23 + " by hour", "About"]
