@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from csvreport.config import DEFAULT_CONFIG
-from csvreport.errors import CsvReportError
+from csvreport.errors import ConfigError
 
 FOLDERS = ("config", "data", "reports", "quarantine", "logs", "inbox/sensors")
 
@@ -69,13 +69,13 @@ slots = ["06:00", "12:00", "18:00", "24:00"]
 
 
 def create_home(home: Path) -> list[Path]:
-    """Create the folders and the commented settings file; refuse to overwrite a configuration."""
+    """Create the folders and the commented settings file; refuse (exit 2) to overwrite a configuration."""
     settings = home / DEFAULT_CONFIG
     if settings.exists():
-        raise CsvReportError(f"{settings} already exists; edit it, or move it away to start over "
+        raise ConfigError(f"{settings} already exists; edit it, or move it away to start over "
                              "(init never overwrites a configuration)")
     if home.exists() and not home.is_dir():
-        raise CsvReportError(f"{home} exists and is not a folder; choose another DIR")
+        raise ConfigError(f"{home} exists and is not a folder; choose another DIR")
     created = []
     for folder in FOLDERS:
         path = home / folder

@@ -265,3 +265,62 @@ def test_purge_twice_is_refused(home, cli):
     assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {home / 'inbox' / 'sensors' / 'a.csv'})"
                                     " was purged already (at 20")
     assert result.output.endswith("); nothing purged\n")
+
+
+# -- recover reports -------------------------------------------------------------------------------
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cli):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import openpyxl
+
+    hour = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    data = "".join(f"{hour:%Y-%m-%d %H}:{m:02d}:00,berlin,temp,{m}\n" for m in (5, 10, 15))
+    write_csv(home / "inbox" / "sensors" / "recent.csv", HEADER + data)
+    assert cli("ingest").exit_code == 0
+    assert cli("hourly").exit_code == 0
+    assert cli("daily").exit_code == 0
+    with db(home) as conn:
+        recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
+        daily_path = conn.execute("SELECT path FROM workbooks WHERE kind = 'daily' ORDER BY window_start DESC, "
+                                  "window_end DESC LIMIT 1").fetchone()[0]
+    deleted = home / "reports" / f"hourly_{hour:%Y%m%d_%H%M}.xlsx"
+    assert str(deleted) in recorded
+    deleted.unlink()
+    corrupted = Path(daily_path)
+    corrupted.write_bytes(corrupted.read_bytes()[:1000])  # a truncated copy, as a full disk would leave it
+    untouched = {p: _digest(Path(p)) for p in recorded if Path(p) not in (deleted, corrupted)}
+
+    result = cli("recover", "reports")
+
+    assert result.exit_code == 0, result.output
+    assert f"hourly workbook {deleted.name}: its file is gone; writing it again" in result.output
+    assert f"daily workbook {corrupted.name}: its file differs from the checksum recorded; writing it again" \
+        in result.output
+    assert "reports done: 2 workbook(s) written again" in result.output
+    with db(home) as conn:
+        now_recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
+    assert set(now_recorded) == set(recorded)
+    for path in (deleted, corrupted):
+        assert _digest(path) == now_recorded[str(path)]
+    assert {p: _digest(Path(p)) for p in untouched} == untouched  # nothing else was rewritten
+    sheet = openpyxl.load_workbook(deleted, read_only=True)["sensor_summary"]
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert values[0][:3] == ["site", "metric", "readings"]
+    assert values[1][:3] == ["berlin", "temp", 3]
+    assert openpyxl.load_workbook(corrupted, read_only=True).sheetnames[0] == "sensor_summary"
+    run = last_run(home, "recover reports")
+    assert (run["status"], run["workbooks_written"]) == ("ok", 2)
+
+    again = cli("recover", "reports")
+    assert again.exit_code == 0, again.output
+    assert "reports done: 0 workbook(s) written again; every recorded workbook is in place and unchanged" \
+        in again.output
