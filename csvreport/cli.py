@@ -311,7 +311,8 @@ def status(
 
 recover_app = typer.Typer(
     cls=_Group, no_args_is_help=True,
-    help="Repairs: list and replay quarantined files, purge a wrong load, rewrite damaged workbooks.")
+    help="Repairs: list and replay quarantined files, purge a wrong load, rewrite damaged workbooks.\n\n"
+         "Example: csvreport --home /srv/csvreport recover list")
 app.add_typer(recover_app, name="recover")
 
 
