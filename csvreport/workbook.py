@@ -187,6 +187,7 @@ class _Writer:
         for letter, width in extra_width:
             ws.column_dimensions[letter].width = width
         ws.freeze_panes = "A2"
+        _fit_to_page_width(ws)
         return ws
 
     def report_sheet(self, table: ReportTable, window: Window) -> None:
@@ -243,6 +244,7 @@ class _Writer:
     def about_sheet(self, content: Content) -> None:
         window = content.window
         ws = self.book.create_sheet("About")
+        _fit_to_page_width(ws)
         for letter, width in (("A", 22), ("B", 44), ("C", 14), ("D", 60)):
             ws.column_dimensions[letter].width = width
         rows_total = sum(s.rows for s in content.sources)
@@ -274,6 +276,14 @@ class _Writer:
                                  for m in report.measures)
             ws.append([self.text(ws, report.name), self.text(ws, report.source),
                        self.text(ws, ", ".join(report.group_by) or "(whole window)"), self.text(ws, measures)])
+
+
+def _fit_to_page_width(ws) -> None:
+    """Printed (or converted to PDF), a sheet is one page wide, landscape."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
 def _plural(count: int, noun: str) -> str:
