@@ -21,6 +21,7 @@ from csvreport.lock import exclusive
 COUNTERS = ("files_seen", "files_loaded", "files_skipped", "files_quarantined", "rows_loaded",
             "rows_rejected", "rows_quarantined", "workbooks_written")
 SKIPPED_ROW_WAIT_MS = 15000
+INTERRUPTED = "interrupted: the process ended before finishing (killed, or the machine stopped)"
 
 
 @dataclass
@@ -72,6 +73,7 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
             monitor.ping(settings.ping_url, "start", settings.ping_timeout)
             conn = db.connect(settings)
             try:
+                _close_interrupted(conn, command)
                 run = Run(_insert(conn, command, arguments), command)
                 log.info(command, "run started", run=run.id)
                 try:
@@ -94,6 +96,16 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
         monitor.ping(settings.ping_url, "fail", settings.ping_timeout)
         raise
     monitor.ping(settings.ping_url, "", settings.ping_timeout)
+
+
+def _close_interrupted(conn: sqlite3.Connection, command: str) -> None:
+    """Runs still marked running died (killed, machine stopped): we hold the lock, so none is alive."""
+    stale = conn.execute("SELECT id, command, pid, started_at FROM run_history WHERE status = 'running'").fetchall()
+    for run_id, other, pid, started in stale:
+        conn.execute("UPDATE run_history SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+                     (db.utcnow(), INTERRUPTED, run_id))
+        log.warning(command, f"run {run_id} ({other}, pid {pid}, started {started}) ended without finishing; "
+                    "marked failed (its work was rolled back to its last finished file)", run=run_id)
 
 
 def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any], reason: str) -> None:

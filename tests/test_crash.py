@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import REPO, write_csv
+from csvreport.runs import INTERRUPTED
 
 ROWS_PER_FILE = 120_000
 FILES = 2
@@ -67,6 +68,8 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(home):
     assert assert_consistent(home) == total
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
         assert conn.execute("SELECT count(DISTINCT value) FROM sensors").fetchone()[0] == ROWS_PER_FILE
-        statuses = [r[0] for r in conn.execute("SELECT status FROM run_history ORDER BY id")]
-        # killed runs stay 'running' (their process is gone); the last one finished
-        assert statuses[-1] == "ok" and set(statuses[:-1]) <= {"running", "ok"}
+        runs = conn.execute("SELECT status, error FROM run_history ORDER BY id").fetchall()
+    # each killed run is closed as failed by the next one; the last one finished
+    assert runs[-1] == ("ok", None)
+    assert set(runs[:-1]) <= {("ok", None), ("failed", INTERRUPTED)}
+    assert ("failed", INTERRUPTED) in runs
