@@ -80,11 +80,13 @@ def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str,
 
 
 def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, start_utc: int, end_utc: int,
-          rewritten: bool = False, run_id: Optional[int] = None) -> Optional[int]:
+          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True) -> Optional[int]:
     """Record a written workbook for delivery; returns the row id, or None when it is not to be mailed.
 
     A correction is a rewritten workbook of which an earlier version reached its recipients;
-    an earlier version still unsent is superseded: only the newest is ever mailed.
+    an earlier version still unsent is superseded: only the newest is ever mailed. With
+    `again=False` (a lost file written again from the same rows) a workbook already sent or
+    queued is not mailed a second time.
     """
     if not enabled(settings) or kind not in KINDS:
         return None
@@ -97,6 +99,9 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
     with db.transaction(conn):
         was_sent = conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status = 'sent' LIMIT 1",
                                 (str(path),)).fetchone() is not None
+        if not again and conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status IN ('sent', 'unsent') "
+                                      "LIMIT 1", (str(path),)).fetchone():
+            return None
         correction = bool(rewritten and was_sent)
         conn.execute("UPDATE email_delivery SET status = 'superseded' WHERE path = ? AND status = 'unsent'",
                      (str(path),))

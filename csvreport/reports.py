@@ -246,22 +246,47 @@ def hourly(settings: Settings, conn: sqlite3.Connection, run: Run, request: Opti
            now: Optional[float] = None) -> list[Written]:
     """Write the requested hour, or every hour that is due."""
     _prepare(settings, conn)
-    jobs = [request] if request else due_hourly(settings, conn, time.time() if now is None else now)
+    jobs = [request] if request else _not_archived(settings, conn, due_hourly(settings, conn, time.time()
+                                                                               if now is None else now))
     if not jobs:
         log.info("hourly", f"nothing to write: every complete hour of the last {settings.catch_up_hours} "
                  "has an up-to-date workbook")
-    return [publish(settings, conn, run, job) for job in jobs]
+    return _mailed(settings, conn, run, [publish(settings, conn, run, job) for job in jobs])
 
 
 def daily(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job] = None,
           now: Optional[float] = None) -> list[Written]:
     """Write the requested day-to-date workbook, or every slot that is due."""
     _prepare(settings, conn)
-    jobs = [request] if request else due_daily(settings, conn, time.time() if now is None else now)
+    jobs = [request] if request else _not_archived(settings, conn, due_daily(settings, conn, time.time()
+                                                                             if now is None else now))
     if not jobs:
         log.info("daily", "nothing to write: every slot of today and yesterday that is due has an up-to-date "
                  "workbook")
-    return [publish(settings, conn, run, job) for job in jobs]
+    return _mailed(settings, conn, run, [publish(settings, conn, run, job) for job in jobs])
+
+
+def _not_archived(settings: Settings, conn: sqlite3.Connection, jobs: list[Job]) -> list[Job]:
+    """A plain run never rewrites a window whose rows were moved to the Parquet archive."""
+    from csvreport.archive import archived_window
+
+    kept = []
+    for job in jobs:
+        month = archived_window(conn, settings, job.window.start, job.window.end)
+        if month:
+            log.info(job.kind, f"not written: the rows of {month} are archived (csvreport archive restore --month "
+                     f"{month} brings them back)", file=str(job.path))
+        else:
+            kept.append(job)
+    return kept
+
+
+def _mailed(settings: Settings, conn: sqlite3.Connection, run: Run, written: list[Written]) -> list[Written]:
+    """Mail what this run wrote and retry what earlier runs could not send (a failure only warns)."""
+    from csvreport import mail
+
+    mail.send_unsent(settings, conn, run)
+    return written
 
 
 def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
@@ -276,8 +301,10 @@ def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
 
 def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) -> Written:
     """Aggregate, write the workbook atomically, record it: every workbook passes here."""
-    from csvreport import workbook
+    from csvreport import archive, mail, workbook
 
+    # Archived rows are not in the tables: a workbook of their window would be wrong, so refuse (exit 1).
+    archive.refuse_archived(conn, settings, job.window.start, job.window.end)
     data_mark = conn.execute("SELECT coalesce(max(id), 0) FROM ingestion_log").fetchone()[0]
     change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
     sources = {s.name: s for s in settings.sources}
@@ -313,4 +340,7 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
                                                                      f"{job.detail})" if job.detail else " again")
     log.info(job.kind, f"wrote the {job.kind} workbook for {job.window.label()}{because}", file=str(saved.path),
              rows=rows, reason=job.reason)
+    # Queued for email here, sent by _mailed; a repaired file (same data) is not mailed a second time.
+    mail.queue(settings, conn, job.kind, saved.path, job.window.start, job.window.end, rewritten=before is not None,
+               run_id=run.id, again=job.reason in ("new", "stale", "layout", "requested"))
     return Written(job.kind, saved.path, job.window, before is not None, job.reason, saved.sha256, rows, record_id)

@@ -384,3 +384,22 @@ def test_a_restore_killed_between_steps_loses_and_doubles_nothing(loaded, cli, p
     assert not [p for p in (home / "archive").rglob("*") if p.is_file() and p.name.startswith(".")]
     assert cli("archive", "restore", "--month", "2025-12").exit_code == 0
     assert table_rows(home) == before
+
+
+def test_a_workbook_for_an_archived_window_exits_1_naming_the_restore(loaded, cli):
+    home = loaded
+    assert cli("archive", "--before", "2026-02").exit_code == 0
+
+    result = cli("hourly", "--hour", "2026-01-15 10:00")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"Error: the rows of 2026-01 were moved to the Parquet archive in {home / 'archive'}; load them back first: "
+        "csvreport archive restore --month 2026-01")
+    result = cli("daily", "--date", "2026-01-31")
+    assert result.exit_code == 1
+    assert "csvreport archive restore --month 2026-01" in result.output
+    assert not list((home / "reports").glob("*2026013*.xlsx"))
+
+    assert cli("archive", "restore", "--month", "2026-01").exit_code == 0
+    result = cli("hourly", "--hour", "2026-01-15 10:00")
+    assert result.exit_code == 0, result.output

@@ -483,3 +483,57 @@ hourly_to = ["ops@example.com"]
         assert mail.queue(settings, conn, "hourly", workbook(home), HOUR_START, HOUR_END) is None
         assert mail.send_unsent(settings, conn, run) == mail.SendOutcome()
     assert deliveries(home) == []
+
+
+# --- through hourly and daily -------------------------------------------------------------------
+
+def test_hourly_mails_its_workbook_and_a_failed_send_is_retried_by_the_next_daily(home, cli, smtp):
+    controller, server = smtp("none")
+    configure(home, controller.port, "none")
+    ingest_hour(home, cli)
+    server.refuse = True
+
+    result = cli("hourly", "--hour", "2026-03-28 10:00")
+
+    assert result.exit_code == 0, result.output
+    assert "1 workbooks not mailed" not in result.output  # per workbook, not for the connection
+    assert "not mailed: 127.0.0.1:" in result.output
+    hourly_book = home / "reports" / "hourly_20260328_1000.xlsx"
+    assert hourly_book.exists()
+    assert [(r["status"], r["kind"]) for r in deliveries(home)] == [("unsent", "hourly")]
+
+    server.refuse = False
+    result = cli("daily", "--date", "2026-03-28", "--until", "12:00")
+
+    assert result.exit_code == 0, result.output
+    got = {m["message"]["Subject"]: m for m in server.messages}
+    assert sorted(got) == ["Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)",
+                           "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    assert attachment(got["Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]["message"]) == (
+        hourly_book.name, hourly_book.read_bytes())
+    assert sorted(got["Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)"]["to"]) == [
+        "lead@example.com", "ops@example.com"]
+    conn = sqlite3.connect(home / "data" / "csvreport.sqlite3")
+    runs = conn.execute("SELECT command, status FROM run_history WHERE command IN ('hourly', 'daily') "
+                        "ORDER BY id").fetchall()
+    conn.close()
+    assert runs == [("hourly", "warn"), ("daily", "ok")]
+
+
+def test_late_rows_rewrite_the_hour_and_it_is_mailed_as_a_correction(home, cli, smtp):
+    controller, server = smtp("none")
+    configure(home, controller.port, "none")
+    ingest_hour(home, cli)
+    assert cli("hourly", "--hour", "2026-03-28 10:00").exit_code == 0
+    write_csv(home / "inbox" / "sensors" / "late.csv", "ts,site,metric,value\n2026-03-28 10:30:00,c,t,7\n")
+    assert cli("ingest").exit_code == 0
+
+    result = cli("hourly", "--hour", "2026-03-28 10:00")
+
+    assert result.exit_code == 0, result.output
+    assert [m["message"]["Subject"] for m in server.messages] == [
+        "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
+        "Correction: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    body = server.messages[1]["message"].get_body(("plain",)).get_content()
+    assert "Rows: 3 from 2 files (source sensors)" in body
+    assert attachment(server.messages[1]["message"])[1] == (home / "reports" / "hourly_20260328_1000.xlsx").read_bytes()
