@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 from csvreport import log
 from csvreport.aggregate import Column, ReportTable, SourceSummary, Window, local_text
+from csvreport.errors import CsvReportError
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -84,7 +85,11 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 def save(final: Path, content: Content) -> Saved:
     """Write the workbook to a temporary file, flush it to disk, then rename it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CsvReportError(f"cannot create the reports folder {final.parent}: {exc.strerror or exc}; fix "
+                             "paths.reports in the configuration, or the folder's permissions") from None
     tmp = temp_path(final)
     try:
         build(content).save(tmp)
@@ -96,6 +101,10 @@ def save(final: Path, content: Content) -> Saved:
                 digest.update(chunk)
             size = handle.tell()
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CsvReportError(f"cannot write the workbook {final}: {exc.strerror or exc}; free disk space or fix the "
+                             f"permissions of {final.parent} (paths.reports), then run the command again") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

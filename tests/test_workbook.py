@@ -16,6 +16,7 @@ from conftest import REPO, write_config, write_csv
 from csvreport import workbook
 from csvreport.aggregate import Column, ReportTable, SourceSummary, Window
 from csvreport.config import Measure, Report
+from csvreport.errors import CsvReportError
 
 FORMULA_LOOKING = ['=HYPERLINK("http://example.com","x")', "+1", "-2+3", "@SUM(A1)", "=1+1", "-x"]
 
@@ -92,9 +93,20 @@ def test_failed_write_leaves_neither_temp_nor_final_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(workbook, "build", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(CsvReportError) as error:
         workbook.save(final, _content(1))
+    assert str(error.value) == (f"cannot write the workbook {final}: No space left on device; free disk space or "
+                                f"fix the permissions of {folder} (paths.reports), then run the command again")
     assert list(folder.iterdir()) == []
+
+
+def test_a_reports_path_that_is_not_a_folder_fails_the_run_with_exit_1(home, cli):
+    (home / "reports").write_text("not a folder")
+    result = cli("hourly", "--hour", "2026-06-15 10:00")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: cannot create the reports folder {home / 'reports'}: File exists; fix paths.reports in the "
+        "configuration, or the folder's permissions")
 
 
 def test_leftover_temp_files_are_removed_and_others_kept(tmp_path):
