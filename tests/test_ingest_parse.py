@@ -186,3 +186,56 @@ def test_utf16_loads_once_its_encoding_is_set(home, cli):
     write_csv(home / "inbox/data/a.csv", "ts\tsite\r2026-03-28 10:00:00\tKöln\r", encoding="utf-16")
     ingest_ok(cli)
     assert rows(home, "site") == [("Köln",)]
+
+
+def test_typed_values_convert_completely_or_the_row_is_bad(home, cli):
+    source_config(home, """
+        timestamp = "ts"
+        columns = ["ts", "i", "r", "t"]
+        types = { i = "integer", r = "real" }
+        null_values = ["", "NA"]
+    """, max_bad_rows=20)
+    good = [("7", "1.5", "x", 7, 1.5, "x"), ("+5", " 2 ", " y ", 5, 2.0, " y "), ("-0", "1e3", "", 0, 1000.0, None),
+            ("", "NA", "NA", None, None, None), (" ", "  ", "  ", None, None, None), ("12", "-.5", "=1+1", 12, -0.5, "=1+1")]
+    bad = ["1.0", "1_000", "0x10", "1,5", "seven"], ["inf", "nan", "1_0.5", "1,5", "--1"]
+    lines = ["ts,i,r,t"]
+    for n, (i, r, t, *_rest) in enumerate(good):
+        lines.append(f"2026-03-28 10:00:{n:02d},{i},{r},{t}")
+    for n, i in enumerate(bad[0]):
+        lines.append(f'2026-03-28 11:00:{n:02d},"{i}",1,x')
+    for n, r in enumerate(bad[1]):
+        lines.append(f'2026-03-28 12:00:{n:02d},1,"{r}",x')
+    write_csv(home / "inbox/data/a.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert rows(home, "i, r, t") == [tuple(g[3:]) for g in good]
+    with open(home / "quarantine/data/a.csv.rejects.csv", newline="", encoding="utf-8") as handle:
+        rejected = list(csv.reader(handle))[1:]
+    assert [r[0] for r in rejected] == [str(n) for n in range(len(good) + 2, len(lines) + 1)]
+    assert all("is not an integer" in r[1] for r in rejected[:5]) and all("is not a number" in r[1] for r in rejected[5:])
+
+
+def test_timestamp_shapes_through_a_whole_file(home, cli):
+    source_config(home, 'timestamp = "ts"\ncolumns = ["ts"]\n', max_bad_rows=20)
+    cases = {
+        "2026-03-28 10:00:00": "2026-03-28T10:00:00+01:00",
+        "2026-03-28T10:00:00": "2026-03-28T10:00:00+01:00",
+        "2026-03-28 10:00": "2026-03-28T10:00:00+01:00",
+        "2026-03-28 10:00:00.999": "2026-03-28T10:00:00+01:00",
+        " 2026-03-28 10:00:05 ": "2026-03-28T10:00:05+01:00",
+        "2026-03-28T10:00:00Z": "2026-03-28T10:00:00+00:00",
+        "2026-03-28 10:00:00+05:30": "2026-03-28T10:00:00+05:30",
+        "2026-03-29 02:59:59": "2026-03-29T02:59:59+01:00",
+        "2026-10-25 02:00:00": "2026-10-25T02:00:00+02:00",
+        "2026-10-25 03:00:00": "2026-10-25T03:00:00+01:00",
+    }
+    bad = ["2026-03-28 10:00:60", "2026-03-28 10:60:00", "2026-03-28 24:00:00", "2026-02-29 10:00:00",
+           "2026-03-28 1:00:00", "28.03.2026 10:00:00", "2026-03-28 10:00:00 CET", "2026-03-28_10:00:00"]
+    text = "ts,n\n" + "".join(f'"{t}",{n}\n' for n, t in enumerate([*cases, *bad]))
+    write_csv(home / "inbox/data/a.csv", text)
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert rows(home, "_ts") == [(int(datetime.fromisoformat(v).timestamp()),) for v in cases.values()]
+    with open(home / "quarantine/data/a.csv.rejects.csv", newline="", encoding="utf-8") as handle:
+        rejected = list(csv.reader(handle))[1:]
+    assert [r[2] for r in rejected] == bad
