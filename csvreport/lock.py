@@ -21,11 +21,18 @@ def lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".lock")
 
 
-def holder(database: Path) -> str:
-    try:
-        return lock_path(database).read_text(encoding="utf-8").strip() or "unknown process"
-    except OSError:
-        return "unknown process"
+def holder(database: Path, patience: float = 0.0) -> str:
+    """Who holds the lock, as the holder wrote it. The holder writes its line just after taking
+    the lock, so a reader that finds it empty may wait `patience` seconds for it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            text = lock_path(database).read_text(encoding="utf-8").strip()
+        except OSError:
+            text = ""
+        if text or time.monotonic() >= deadline:
+            return text or "unknown process (it took the lock a moment ago or is just releasing it)"
+        time.sleep(0.02)
 
 
 @contextmanager
@@ -42,7 +49,7 @@ def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockHeld(
-                        f"another run holds the lock on {database.name}: {holder(database)}; "
+                        f"another run holds the lock on {database.name}: {holder(database, patience=0.5)}; "
                         f"it is still working, try again later or pass --wait SECONDS"
                     ) from None
                 time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
