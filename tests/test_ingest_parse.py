@@ -239,3 +239,27 @@ def test_timestamp_shapes_through_a_whole_file(home, cli):
     with open(home / "quarantine/data/a.csv.rejects.csv", newline="", encoding="utf-8") as handle:
         rejected = list(csv.reader(handle))[1:]
     assert [r[2] for r in rejected] == bad
+
+
+def test_a_german_spreadsheet_export(home, cli):
+    """cp1252, `;`, CRLF, decimal comma, date and time in two columns, a quoted multi-line note,
+    blank and empty lines, a null marker, and a time in the spring-forward gap."""
+    source_config(home, """
+        timestamp = ["Datum", "Uhrzeit"]
+        timestamp_format = "%d.%m.%Y %H:%M"
+        columns = ["Standort", "Messgröße", "Wert", "Bemerkung"]
+        types = { Wert = "real" }
+        encoding = "cp1252"
+        decimal = ","
+        null_values = ["", "k.A."]
+    """)
+    fixture = Path(__file__).parent / "fixtures" / "export_de_cp1252.csv"
+    write_csv(home / "inbox/data/export.csv", fixture.read_bytes())
+    output = ingest_ok(cli)
+    assert "loaded 4 rows" in output
+    assert rows(home, '_ts, "Standort", "Wert", "Bemerkung"') == [
+        (berlin("2026-03-28 23:30"), "Köln-Süd", 1234.75, None),
+        (berlin("2026-03-29 01:15"), "Köln-Süd", 3.5, "Fühler getauscht;\r\nneu kalibriert"),
+        (berlin("2026-03-29 01:30") + 3600, "Köln-Süd", None, "Sprung der Uhr"),  # 02:30 is read as 03:30 CEST
+        (berlin("2026-03-29 03:30"), "Düsseldorf", -12.5, "€ Wartung"),
+    ]
