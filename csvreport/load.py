@@ -18,9 +18,10 @@ from typing import Callable, Iterator, Optional
 
 from csvreport.config import Source
 from csvreport.db import quote
-from csvreport.timeconv import TimestampParser
+from csvreport.timeconv import MINUTE_SECOND, TimestampParser
 
 SAMPLE_BYTES = 64 * 1024
+BATCH_ROWS = 64  # rows per INSERT statement; measured best between 16 and 256 (docs/performance.md)
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 DECIMAL_COMMA_RE = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?\Z")
 INTEGER_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+\Z")
@@ -145,15 +146,13 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
                 raise Quarantine("the file has no header line (it holds only blank lines)")
             result.header = header
             plan = _plan(source, header, path)
-            rows = _checked_rows(reader, source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows,
-                                 result, on_progress)
-            table = quote(source.name)
-            names = ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
-            marks = ", ".join("?" * (len(source.columns) + 2))
-            verb = "INSERT OR REPLACE" if source.key else "INSERT"
+            width = len(source.columns) + 2
+            batch_rows = _batch_rows(conn, width)
+            batches = _checked_rows(reader, source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows,
+                                    result, on_progress, batch_rows)
             before = _sequence(conn, source.name)
             try:
-                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})".replace("INSERT", verb, 1), rows)
+                _insert_batches(conn, source, width, batch_rows, batches)
             except _TooManyBadRows:
                 result.rows_read += sum(1 for r in reader if any(r))
                 first = result.bad_rows[0]
@@ -205,6 +204,39 @@ def _count_rows(path: Path, encoding: str, delimiter: str) -> Optional[int]:
         return None
 
 
+def _batch_rows(conn: sqlite3.Connection, width: int) -> int:
+    """Rows per INSERT statement: BATCH_ROWS, fewer when the row is wide (SQLite's limit on parameters)."""
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+; older builds allow at least 999
+    limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999
+    return max(1, min(BATCH_ROWS, limit // width))
+
+
+def _insert_batches(conn: sqlite3.Connection, source: Source, width: int, batch_rows: int,
+                    batches: Iterator[list]) -> None:
+    """Insert flat batches of rows with multi-row INSERTs; the last, shorter batch gets its own statement.
+
+    One statement per BATCH_ROWS rows instead of one per row: SQLite then updates the
+    AUTOINCREMENT counter and runs the statement's setup once per batch.
+    """
+    table = quote(source.name)
+    names = ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
+    row = "(" + ", ".join("?" * width) + ")"
+    verb = "INSERT OR REPLACE" if source.key else "INSERT"
+    full = batch_rows * width
+    tail: list[list] = []
+
+    def full_batches() -> Iterator[list]:
+        for batch in batches:
+            if len(batch) == full:
+                yield batch
+            else:
+                tail.append(batch)
+
+    conn.executemany(f"{verb} INTO {table} ({names}) VALUES {', '.join([row] * batch_rows)}", full_batches())
+    for batch in tail:
+        conn.execute(f"{verb} INTO {table} ({names}) VALUES {', '.join([row] * (len(batch) // width))}", batch)
+
+
 def _sequence(conn: sqlite3.Connection, table: str) -> int:
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
     return row[0] if row else 0
@@ -248,33 +280,58 @@ def _plan(source: Source, header: list[str], path: Path) -> _Plan:
 
 def _checked_rows(reader, source: Source, header: list[str], plan: _Plan, ingestion_id: int,
                   parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int, result: LoadResult,
-                  on_progress: Optional[Callable[[int], None]]) -> Iterator[tuple]:
+                  on_progress: Optional[Callable[[int], None]], batch_rows: int = 1) -> Iterator[list]:
+    """Yield the good rows as flat lists of `batch_rows` rows each (the last may be shorter).
+
+    Each row goes through a loop compiled for this file's columns (`_fast_loop`); a row it
+    cannot take as it is (a bad row, a blank line, an empty or null value it does not
+    handle, an unusual timestamp) goes through `_check_row`, the reference, which decides.
+    """
+    width = len(source.columns) + 2
+    check = _check_row(source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows, result, width)
+    loop = _fast_loop(source, header, plan, ingestion_id, parser, fallback_ts)
+    min_ts = max_ts = None
+    next_progress = 10000
+    for batch in loop(reader, check, batch_rows * width):
+        stamps = batch[1::width]
+        low, high = min(stamps), max(stamps)
+        if min_ts is None or low < min_ts:
+            min_ts = low
+        if max_ts is None or high > max_ts:
+            max_ts = high
+        result.rows_loaded += len(stamps)
+        if on_progress is not None and result.rows_loaded >= next_progress:
+            on_progress(result.rows_loaded + result.bad_count)
+            next_progress = result.rows_loaded + 10000
+        yield batch
+    result.rows_read = result.rows_loaded + result.bad_count
+    result.min_ts, result.max_ts = min_ts, max_ts
+
+
+def _check_row(source: Source, header: list[str], plan: _Plan, ingestion_id: int,
+               parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int, result: LoadResult,
+               width_out: int) -> Callable[[list[str], int, int], Optional[tuple]]:
+    """The reference check of one row: its values, or None for a blank line or a bad row (recorded)."""
     width = len(header)
     nulls = source.null_values
     columns = list(zip(source.columns, plan.indexes, plan.converters))
     ts_indexes = plan.ts_indexes
     single_ts = ts_indexes[0] if len(ts_indexes) == 1 else None
-    min_ts = max_ts = None
-    last_line = reader.line_num
-    rows_read = 0
 
-    def bad(line: int, reason: str, fields: list[str]) -> None:
+    def bad(line: int, reason: str, fields: list[str], pending: int) -> None:
         result.bad_count += 1
         if len(result.bad_rows) <= max_bad_rows:
             result.bad_rows.append(BadRow(line, reason, fields))
         if result.bad_count > max_bad_rows:
-            result.rows_read = rows_read
+            result.rows_read = result.rows_loaded + pending // width_out + result.bad_count
             raise _TooManyBadRows
 
-    for fields in reader:
-        line = last_line + 1
-        last_line = reader.line_num
+    def check(fields: list[str], line: int, pending: int) -> Optional[tuple]:
         if not any(fields):
-            continue  # blank line, or a line of empty fields: not a row
-        rows_read += 1
+            return None  # blank line, or a line of empty fields: not a row
         if len(fields) != width:
-            bad(line, f"{len(fields)} fields where the header has {width}", fields)
-            continue
+            bad(line, f"{len(fields)} fields where the header has {width}", fields, pending)
+            return None
         try:
             if parser is None:
                 ts = fallback_ts
@@ -282,10 +339,9 @@ def _checked_rows(reader, source: Source, header: list[str], plan: _Plan, ingest
                 text = fields[single_ts] if single_ts is not None else " ".join(fields[i] for i in ts_indexes)
                 ts = parser(text)
         except ValueError as exc:
-            bad(line, str(exc), fields)
-            continue
+            bad(line, str(exc), fields, pending)
+            return None
         values: list[object] = [ingestion_id, ts]
-        failed = None
         for name, index, convert in columns:
             text = fields[index]
             if text.strip() in nulls:
@@ -296,20 +352,83 @@ def _checked_rows(reader, source: Source, header: list[str], plan: _Plan, ingest
                 try:
                     values.append(convert(text))
                 except ValueError:
-                    failed = f"column {name!r}: {text!r} is not {'an' if convert.__name__ == 'to_int' else 'a'} " \
-                             f"{'integer' if convert.__name__ == 'to_int' else 'number'}" + \
-                             (" with decimal ','" if source.decimal == "," else "")
-                    break
-        if failed:
-            bad(line, failed, fields)
+                    integer = convert.__name__ == "to_int"
+                    bad(line, f"column {name!r}: {text!r} is not {'an integer' if integer else 'a number'}"
+                        + (" with decimal ','" if source.decimal == "," else ""), fields, pending)
+                    return None
+        return tuple(values)
+
+    return check
+
+
+def _fast_loop(source: Source, header: list[str], plan: _Plan, ingestion_id: int,
+               parser: Optional[TimestampParser], fallback_ts: int) -> Callable:
+    """Compile the row loop for this file's layout: one generator, no per-column loop or call.
+
+    It takes a row only when the reference would take it with the same values: the field
+    count matches, the timestamp has the common ISO shape (or parses), each typed value
+    converts by the same rule. Anything else raises inside the loop and goes to `check`.
+    The generated code holds only positions and names of helpers, never text from a file.
+    """
+    helpers: dict[str, object] = {"FLOAT": float, "INT": int, "NULLS": source.null_values, "IID": ingestion_id,
+                                  "FALLBACK": fallback_ts}
+    only_empty = source.null_values == frozenset({""})
+    body: list[str] = [f"if len(f) != {len(header)}: raise IndexError"]
+    if parser is None:
+        body += ["if not any(f): raise ValueError", "ts = FALLBACK"]
+    else:
+        indexes = plan.ts_indexes
+        text = f"f[{indexes[0]}]" if len(indexes) == 1 else ' + " " + '.join(f"f[{i}]" for i in indexes)
+        body.append(f"t = {text}")
+        if parser.fmt is None:
+            helpers.update(HOURS=parser.hours, MINUTE_SECOND=MINUTE_SECOND, SLOW_TS=parser.parse)
+            # An hour cached as None (offset shift inside it) or an unusual shape: the full parser.
+            body += ["try: ts = HOURS[t[:14]] + MINUTE_SECOND[t[14:]]",
+                     "except (KeyError, TypeError): ts = SLOW_TS(t)"]
+        else:
+            helpers["PARSE"] = parser.parse
+            body.append("ts = PARSE(t)")
+    names = []
+    for k, (column, index, convert) in enumerate(zip(source.columns, plan.indexes, plan.converters)):
+        v = f"c{k}"
+        names.append(v)
+        body.append(f"{v} = f[{index}]")
+        kind = source.type_of(column)
+        if kind == "text":
+            body.append(f"if not {v}.strip(): {v} = None" if only_empty else f"if {v}.strip() in NULLS: {v} = None")
             continue
-        if min_ts is None or ts < min_ts:
-            min_ts = ts
-        if max_ts is None or ts > max_ts:
-            max_ts = ts
-        result.rows_loaded += 1
-        if on_progress is not None and rows_read % 10000 == 0:
-            on_progress(rows_read)
-        yield tuple(values)
-    result.rows_read = rows_read
-    result.min_ts, result.max_ts = min_ts, max_ts
+        # Typed: an empty value is NULL; whitespace-only or other null texts make the conversion fail -> check.
+        null_test = f"not {v}" if only_empty else f"{v}.strip() in NULLS"
+        if source.decimal != ".":
+            helpers[f"CONVERT{k}"] = convert
+            convert_lines = [f"{v} = CONVERT{k}({v})"]
+        elif kind == "integer":
+            convert_lines = [f'if "_" in {v}: raise ValueError', f"{v} = INT({v})"]
+        else:  # x - x is NaN (true) for inf and nan, 0.0 (false) for every finite float
+            convert_lines = [f'if "_" in {v}: raise ValueError', f"{v} = FLOAT({v})", f"if {v} - {v}: raise ValueError"]
+        body.append(f"if {null_test}: {v} = None")
+        body.append("else:")
+        body += ["    " + line for line in convert_lines]
+    body.append(f"batch += (IID, ts, {', '.join(names)},)")
+    inner = "\n".join("            " + line for line in body)
+    code = f"""
+def loop(reader, check, batch_len):
+    batch = []
+    previous = reader.line_num
+    for f in reader:
+        try:
+{inner}
+        except Exception:
+            row = check(f, previous + 1, len(batch))
+            if row is not None:
+                batch += row
+        previous = reader.line_num
+        if len(batch) >= batch_len:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+"""
+    namespace: dict[str, object] = dict(helpers)
+    exec(compile(code, f"<row loop of source {source.name}>", "exec"), namespace)  # noqa: S102 - positions only
+    return namespace["loop"]  # type: ignore[return-value]

@@ -6,9 +6,12 @@ the change, so it lands in the next hour. These are exactly Python's `fold=0` ru
 zoneinfo is the reference; the fast path only caches what zoneinfo says per local hour.
 
 Parsing a million timestamps with a datetime round trip each costs more than loading
-them, so the common ISO shape `YYYY-MM-DD HH:MM:SS` is cut by position and the offset
-of each local hour is looked up once. An hour whose offset changes inside it (zones that
-shift at :30, such as Australia/Lord_Howe) is not cached and goes through zoneinfo.
+them, so the common ISO shape `YYYY-MM-DD HH:MM:SS` is cut by position: the epoch of
+each local hour `YYYY-MM-DD HH:` is computed once (`HourTable`) and `MM:SS` is looked up
+in a table of its 3,600 valid values, so a timestamp costs two slices and two dict
+look-ups, and the look-ups validate as they go. An hour whose offset changes inside it
+(zones that shift at :30, such as Australia/Lord_Howe) is cached as None and goes
+through zoneinfo; anything else goes through the full parser.
 """
 
 from __future__ import annotations
@@ -23,12 +26,39 @@ ISO_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\Z"
 )
-_DIGITS = frozenset("0123456789")
+# "MM:SS" -> seconds into the hour, for every valid minute and second (and nothing else).
+MINUTE_SECOND: dict[str, int] = {f"{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 def local_to_epoch(local: datetime, zone: ZoneInfo) -> int:
     """Reference conversion of a naive wall-clock time (fold=0)."""
     return int(local.replace(tzinfo=zone, fold=0).timestamp() // 1)
+
+
+class HourTable(dict):
+    """`"YYYY-MM-DD HH:"` (or with T) -> epoch of that local hour's :00:00, computed on first use.
+
+    The value is None when the offset does not hold for the whole hour (a shift at :30);
+    a key that is not a valid local hour raises KeyError and is not stored.
+    """
+
+    def __init__(self, zone: ZoneInfo):
+        super().__init__()
+        self.zone = zone
+
+    def __missing__(self, key: str) -> Optional[int]:
+        if not (len(key) == 14 and key[4] == "-" and key[7] == "-" and key[10] in " T" and key[13] == ":"
+                and _ASCII_DIGITS.issuperset(key[0:4] + key[5:7] + key[8:10] + key[11:13])):
+            raise KeyError(key)
+        try:
+            start = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
+        except ValueError:
+            raise KeyError(key) from None
+        first = local_to_epoch(start, self.zone)
+        last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
+        base = self[key] = first if last - first == 3599 else None
+        return base
 
 
 class TimestampParser:
@@ -37,40 +67,18 @@ class TimestampParser:
     def __init__(self, zone: str, fmt: Optional[str] = None):
         self.zone = ZoneInfo(zone)
         self.fmt = fmt
-        self._hours: dict[str, Optional[int]] = {}
+        self.hours = HourTable(self.zone)
         self.parse: Callable[[str], int] = self._parse_format if fmt else self._parse_iso
 
     def __call__(self, text: str) -> int:
         return self.parse(text)
 
-    def hour_offset(self, hour_key: str) -> Optional[int]:
-        """Epoch of local `YYYY-MM-DD?HH`:00:00 when the offset holds for the whole hour, else None."""
-        try:
-            base = self._hours[hour_key]
-        except KeyError:
-            base = self._hours[hour_key] = self._hour_base(hour_key)
-        return base
-
-    def _hour_base(self, key: str) -> Optional[int]:
-        if not (key.isascii() and key[4] == "-" and key[7] == "-" and key[10] in " T"):
-            raise ValueError("not an ISO 8601 date and time")
-        start = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
-        first = local_to_epoch(start, self.zone)
-        last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
-        return first if last - first == 3599 else None
-
     def _parse_iso(self, text: str) -> int:
         # Fast path: exactly "YYYY-MM-DD HH:MM:SS" (or with T), the shape of most exports.
-        if len(text) == 19 and text[13] == ":" and text[16] == ":":
-            minute, second = text[14:16], text[17:19]
-            if _DIGITS.issuperset(minute) and _DIGITS.issuperset(second) and minute < "60" and second < "60":
-                try:
-                    base = self.hour_offset(text[:13])
-                except (ValueError, IndexError):
-                    raise ValueError(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DD HH:MM:SS)") from None
-                if base is not None:
-                    return base + int(minute) * 60 + int(second)
-        return self._parse_iso_slow(text)
+        try:
+            return self.hours[text[:14]] + MINUTE_SECOND[text[14:]]
+        except (KeyError, TypeError):
+            return self._parse_iso_slow(text)
 
     def _parse_iso_slow(self, text: str) -> int:
         match = ISO_RE.match(text.strip())
