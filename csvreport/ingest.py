@@ -28,7 +28,7 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # loaded, skipped, quarantined
+    status: str  # loaded, skipped, quarantined, waiting
     ingestion_id: Optional[int] = None
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -88,6 +88,8 @@ def _count(run: Run, outcome: Outcome) -> None:
     elif outcome.status == "quarantined":
         run.add(files_quarantined=1, rows_quarantined=outcome.rows_read or 0)
         run.warn("files quarantined")
+    elif outcome.status == "waiting":
+        run.warn("a file changed while it was read")
 
 
 def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
@@ -148,6 +150,9 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
         ).lastrowid
         result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows)
+        if not _still_as_found(candidate):
+            conn.execute("ROLLBACK")
+            return _changed_while_read(source, shown)
         rejects = None
         if result.bad_rows and not dry_run:
             taken = {row[0] for row in conn.execute(
@@ -167,6 +172,8 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             _remember(conn, source, candidate, sha256, ingestion_id)
     except Quarantine as exc:
         conn.execute("ROLLBACK")
+        if not _still_as_found(candidate):
+            return _changed_while_read(source, shown)
         return _quarantine(settings, conn, run, source, candidate, sha256, exc, started, dry_run, origin)
     except BaseException:
         conn.execute("ROLLBACK")
@@ -175,6 +182,23 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     _log_loaded(source, shown, result, previous, rejects, dry_run)
     return Outcome("loaded", ingestion_id=ingestion_id, rows_loaded=result.rows_loaded,
                    rows_rejected=result.bad_count, rows_read=result.rows_read)
+
+
+def _still_as_found(candidate: Candidate) -> bool:
+    """False when the file changed while it was read: an exporter is still writing it."""
+    try:
+        info = candidate.path.stat()
+    except OSError:
+        return False
+    return info.st_size == candidate.size and info.st_mtime_ns == candidate.mtime_ns
+
+
+def _changed_while_read(source: Source, shown: str) -> Outcome:
+    # Neither loaded nor quarantined: half a file must not be judged. The next run reads it again.
+    log.warning("ingest", "the file changed while it was read (is an exporter still writing it? raise "
+                "ingest.settle_seconds); nothing loaded, it is read again on the next run",
+                source=source.name, file=shown)
+    return Outcome("waiting")
 
 
 def _log_loaded(source: Source, shown: str, result: LoadResult, previous: list[int], rejects: Optional[Path],

@@ -290,3 +290,30 @@ def test_quarantine_names_never_collide_and_a_crashed_copy_is_reused(home, cli):
     assert names == {"a.csv", "a.csv.reason.json", f"a.{tag}.csv", f"a.{tag}.csv.reason.json"}
     assert leftover.read_text() == first and (leftover.parent / f"a.{tag}.csv").read_text() == second
     assert [r["quarantine_path"] for r in log_rows(home)] == [str(leftover), str(leftover.parent / f"a.{tag}.csv")]
+
+
+@pytest.mark.parametrize("content", [rows_text(3), HEADER + "2026-03-28 10:00:00,a,t,not a number\n"])
+def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(home, cli, monkeypatch, content):
+    path = write_csv(inbox(home) / "a.csv", content)
+    from csvreport import ingest as ingest_module
+    real = ingest_module.load_rows
+
+    def exporter_appends_meanwhile(conn, source, file, *args):
+        with open(file, "a", encoding="utf-8") as handle:
+            handle.write("2026-03-28 11:00:00,a,t,9\n")
+        return real(conn, source, file, *args)
+
+    monkeypatch.setattr(ingest_module, "load_rows", exporter_appends_meanwhile)
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert "the file changed while it was read" in result.output
+    assert path.exists() and not (home / "quarantine").exists()
+    assert log_rows(home) == [] and table_count(home) == 0
+    run = last_run(home)
+    assert (run["files_seen"], run["files_loaded"], run["files_quarantined"], run["status"]) == (1, 0, 0, "warn")
+    monkeypatch.undo()
+    then = time.time() - 60
+    os.utime(path, (then, then))
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in log_rows(home)] == ["loaded" if content == rows_text(3) else "quarantined"]
