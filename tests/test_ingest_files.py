@@ -311,7 +311,7 @@ def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(home, cli
     assert log_rows(home) == [] and table_count(home) == 0
     run = last_run(home)
     assert (run["files_seen"], run["files_loaded"], run["files_quarantined"], run["status"]) == (1, 0, 0, "warn")
-    monkeypatch.undo()
+    monkeypatch.setattr(ingest_module, "load_rows", real)
     then = time.time() - 60
     os.utime(path, (then, then))
     result = cli("ingest")
