@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import shutil
 import sqlite3
@@ -56,8 +57,7 @@ def derive_allowlist(raw: bytes) -> tuple[list[str], str]:
 
 def data_rows(raw: bytes, delimiter: str) -> list[list[str]]:
     """Records after the header, minus those the SPEC skips (blank, or all fields empty)."""
-    text = raw.decode("utf-8-sig")
-    import io
+    text = _text(raw)
     records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if any(r)]
     return records[1:]
 
@@ -122,6 +122,10 @@ def test_each_file_is_loaded_or_quarantined_with_a_reason_and_its_rows_accounted
                   and reason["sha256"] == hashlib.sha256(case["raw"]).hexdigest())
             if not ok:
                 problems.append(f"{where}: quarantined without its bytes or reason")
+            # its rows are counted (read leniently); only a file with NUL bytes has no row count
+            expected = None if b"\x00" in case["raw"] else len(data_rows(case["raw"], case["delimiter"]))
+            if entry["rows_read"] != expected:
+                problems.append(f"{where}: quarantined with rows_read {entry['rows_read']}, expected {expected}")
             continue
         if entry["status"] != "loaded":
             problems.append(f"{where}: status {entry['status']}")
