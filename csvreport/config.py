@@ -6,6 +6,7 @@ one line each, naming the file and the key, before any command touches anything.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -337,6 +338,8 @@ class _Parser:
                 self.problem(f"{where}.name", f"{name!r} is used by two sources")
             elif name.startswith("sqlite_"):
                 self.problem(f"{where}.name", f"{name!r} is reserved by SQLite")
+            elif name in _bookkeeping_tables():
+                self.problem(f"{where}.name", f"{name!r} is a table csvreport keeps for itself; choose another name")
             seen.add(name)
             where = f"sources.{name}"
             enabled = self.typed(item, "enabled", bool, True, f"{where}.enabled")
@@ -370,6 +373,8 @@ class _Parser:
             ts_format = self.typed(item, "timestamp_format", str, None, f"{where}.timestamp_format")
             if ts_format is not None and "%" not in ts_format:
                 self.problem(f"{where}.timestamp_format", f"{ts_format!r} has no strptime directive such as %Y")
+            elif ts_format is not None and _format_problem(ts_format):
+                self.problem(f"{where}.timestamp_format", f"{ts_format!r}: {_format_problem(ts_format)}")
             key = self.strings(item, "key", f"{where}.key")
             for column in key:
                 if column not in columns:
@@ -511,6 +516,31 @@ class _Parser:
             subject=subject,
             timeout=float(self.typed(raw, "timeout", (int, float), 30, "email.timeout")),
         )
+
+
+@functools.lru_cache(maxsize=1)
+def _bookkeeping_tables() -> frozenset[str]:
+    """Tables the shipped migrations create: no source may take their names."""
+    from importlib import resources
+
+    names = {"schema_migrations"}
+    for entry in resources.files("csvreport.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            names.update(re.findall(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)",
+                                    entry.read_text(encoding="utf-8"), flags=re.IGNORECASE))
+    return frozenset(names)
+
+
+def _format_problem(fmt: str) -> Optional[str]:
+    """A strptime format that can never match (a bad directive) is a configuration error."""
+    from datetime import datetime
+
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as exc:
+        if "directive" in str(exc) or "stray %" in str(exc):
+            return f"{exc}; see the strptime directives (%Y %m %d %H %M %S %z ...)"
+    return None
 
 
 def _glob_problem(pattern: str) -> Optional[str]:

@@ -173,6 +173,10 @@ def ensure_source_table(conn: sqlite3.Connection, source: Source) -> None:
         )
         conn.execute(f"CREATE INDEX {quote(source.name + '__ts')} ON {table} (_ts)")
     else:
+        if "_ingestion_id" not in existing or "_ts" not in existing:
+            raise ConfigError(
+                f"sources.{source.name}.name: the database already has a table {source.name!r} that is not a "
+                f"source table (it lacks _ingestion_id and _ts); choose another name for the source")
         lowered = {name.casefold(): (name, kind) for name, kind in existing.items()}
         for column in source.columns:
             want = SQL_TYPES[source.type_of(column)]

@@ -43,6 +43,10 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
      "sources.sensors.pattern: 'inbox/[sensors/*.csv': has a '[' without its ']'"),
     (('pattern = "inbox/sensors/*.csv"', 'pattern = "inbox/se**/*.csv"'),
      "sources.sensors.pattern: 'inbox/se**/*.csv': '**' must be a whole path component"),
+    (('name = "sensors"', 'name = "run_history"'),
+     "sources[0].name: 'run_history' is a table csvreport keeps for itself; choose another name"),
+    (('timestamp = "ts"', 'timestamp = "ts"\ntimestamp_format = "%d.%m.%Y %Q"'),
+     "sources.sensors.timestamp_format: '%d.%m.%Y %Q': 'Q' is a bad directive in format '%d.%m.%Y %Q'"),
 ])
 def test_each_kind_of_mistake_is_exit_2_naming_file_and_key(home, cli, change, line):
     write_config(home, GOOD.replace(*change))
@@ -170,3 +174,20 @@ def test_config_error_is_the_exit_2_exception(home):
         load_settings()
     assert info.value.exit_code == 2
     assert "sources[0].name: 'sqlite_x' is reserved by SQLite" in str(info.value)
+
+
+def test_a_source_may_not_take_over_a_table_that_is_not_a_source_table(home, cli):
+    import sqlite3
+
+    write_config(home, GOOD.replace('source = "sensors"', 'source = "notes"').replace(
+        'name = "sensors"', 'name = "notes"'))
+    (home / "data").mkdir()
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        conn.execute("CREATE TABLE notes (ts TEXT, site TEXT)")
+    write_csv(home / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-28 10:00:00,a,t,1\n")
+    result = cli("ingest")
+    assert result.exit_code == 2
+    assert ("Error: sources.notes.name: the database already has a table 'notes' that is not a source table "
+            "(it lacks _ingestion_id and _ts); choose another name for the source") in result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        assert [r[1] for r in conn.execute("PRAGMA table_info(notes)")] == ["ts", "site"]
