@@ -338,6 +338,9 @@ class _Parser:
                 self.problem(f"{where}.name", f"{name!r} is used by two sources")
             elif name.startswith("sqlite_"):
                 self.problem(f"{where}.name", f"{name!r} is reserved by SQLite")
+            elif "__" in name:
+                self.problem(f"{where}.name", f"{name!r}: '__' is reserved for the names of csvreport's indexes "
+                             "(<source>__ts); use a single '_'")
             elif name in _bookkeeping_tables():
                 self.problem(f"{where}.name", f"{name!r} is a table csvreport keeps for itself; choose another name")
             seen.add(name)

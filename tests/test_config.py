@@ -45,6 +45,8 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
      "sources.sensors.pattern: 'inbox/se**/*.csv': '**' must be a whole path component"),
     (('name = "sensors"', 'name = "run_history"'),
      "sources[0].name: 'run_history' is a table csvreport keeps for itself; choose another name"),
+    (('name = "sensors"', 'name = "sensors__ts"'),
+     "sources[0].name: 'sensors__ts': '__' is reserved for the names of csvreport's indexes"),
     (('timestamp = "ts"', 'timestamp = "ts"\ntimestamp_format = "%d.%m.%Y %Q"'),
      "sources.sensors.timestamp_format: '%d.%m.%Y %Q': 'Q' is a bad directive in format '%d.%m.%Y %Q'"),
 ])
