@@ -205,9 +205,9 @@ def bench_home(name: str, pattern: str, fresh: bool = True) -> Path:
         types = {{ value = "real", qty = "integer" }}
 
         [[reports]]
-        name = "by_site"
+        name = "by_device"
         source = "bench"
-        group_by = ["site", "metric"]
+        group_by = ["site", "device"]
         [reports.measures]
         readings = "count"
         value_sum = "sum:value"
@@ -370,7 +370,111 @@ def target_imports(args) -> None:
     record(Figure("5 start-up", "python3 -c pass (the interpreter alone)", bare, "s"))
 
 
-TARGETS = {"ingest": target_ingest, "memory": target_memory, "skip": target_skip, "imports": target_imports}
+
+ROWS_PER_DAY = 100_000  # about 1.16 rows a second, 4,167 an hour
+ROWS_PER_FILE = 347  # one export every five minutes
+DB_START = 1767222000  # 2026-01-01 00:00 Europe/Berlin
+HOUR = "2026-01-01 01:00"  # complete in both databases, with the same 4,167 rows
+
+
+def full_day(rows: int) -> str:
+    """A full day in the middle of the data (the first day when there is less than two)."""
+    from datetime import date
+    return (date(2026, 1, 1) + timedelta(days=rows // ROWS_PER_DAY // 2)).isoformat()
+
+
+def bench_db(rows: int) -> Path:
+    """A home whose database holds `rows` rows (100,000 a day from 2026-01-01) and their ingestion_log.
+
+    Built with SQL rather than by ingesting CSVs (10 M rows would take minutes); the tables
+    are those `csvreport ingest` creates. 2,400 (site, device) pairs, so a report grouped
+    by them has 2,400 rows.
+    """
+    home = WORK / f"db_{rows}"
+    database = home / "data" / "csvreport.sqlite3"
+    if (home / "complete").exists():
+        return home
+    print(f"  building a database of {rows:,} rows (once; kept in {home.relative_to(REPO)})", flush=True)
+    bench_home(home.name, str(WORK / "no_files" / "*.csv"))
+    csvreport(home, "ingest")  # migrations and the source table, as in production
+    files = -(-rows // ROWS_PER_FILE)
+    with sqlite3.connect(database, isolation_level=None) as conn:
+        conn.execute("BEGIN")
+        conn.execute(
+            "WITH RECURSIVE f(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM f WHERE n < ?) "
+            "INSERT INTO ingestion_log (id, source, path, sha256, size, mtime_ns, status, rows_read, rows_loaded, "
+            " first_row_id, last_row_id, min_ts, max_ts, started_at, finished_at) "
+            "SELECT n + 1, 'bench', printf('/srv/inbox/bench/export_%06d.csv', n), printf('%064x', n), 28000, 0, "
+            " 'loaded', min(?, ?3 * (n + 1)) - ?3 * n, min(?1, ?3 * (n + 1)) - ?3 * n, ?3 * n + 1, "
+            " min(?1, ?3 * (n + 1)), 0, 0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z' FROM f",
+            (files - 1, rows, ROWS_PER_FILE))
+        conn.execute(
+            "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < ?) "
+            "INSERT INTO bench (_ingestion_id, _ts, timestamp, site, device, metric, value, qty, status, note) "
+            "SELECT i / ? + 1, ? + i * 864 / 1000, strftime('%Y-%m-%d %H:%M:%S', ? + i * 864 / 1000, 'unixepoch'), "
+            " printf('site-%02d', i % 40), printf('dev-%04d', i / 40 % 60), "
+            " CASE i % 6 WHEN 0 THEN 'temperature' WHEN 1 THEN 'humidity' WHEN 2 THEN 'pressure' WHEN 3 THEN 'co2' "
+            " WHEN 4 THEN 'voltage' ELSE 'current' END, (i * 7919 % 160000) / 1000.0 - 40, i % 1000, "
+            " CASE WHEN i % 50 = 0 THEN 'warn' ELSE 'ok' END, CASE WHEN i % 7 = 0 THEN 'geprüft' END FROM r",
+            (rows - 1, ROWS_PER_FILE, DB_START, DB_START))
+        conn.execute("UPDATE ingestion_log SET min_ts = (SELECT min(_ts) FROM bench WHERE _id BETWEEN first_row_id "
+                     "AND last_row_id), max_ts = (SELECT max(_ts) FROM bench WHERE _id BETWEEN first_row_id "
+                     "AND last_row_id)")
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (home / "complete").touch()
+    return home
+
+
+SAVE_TIMER = """
+import sys, time
+from csvreport import workbook
+original = workbook.save
+def timed(final, content):
+    started = time.perf_counter()
+    saved = original(final, content)
+    print("SAVE", time.perf_counter() - started, final.name, file=sys.stderr)
+    return saved
+workbook.save = timed
+from csvreport.cli import main
+main()
+"""
+
+
+def _timed_command(home: Path, repeat: int, *args: str) -> tuple[float, list[float]]:
+    """Median wall time of a csvreport command, and the seconds each workbook save took in it."""
+    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    times, saves = [], []
+    for _ in range(repeat):
+        child = run_child([sys.executable, "-c", SAVE_TIMER, "--quiet", *args], env=env)
+        times.append(child.seconds)
+        saves += [float(line.split()[1]) for line in child.stderr.splitlines() if line.startswith("SAVE ")]
+    return statistics.median(times), saves
+
+
+def target_reports(args) -> None:
+    small, big = bench_db(args.db_small), bench_db(args.db_rows)
+    print(f"reports: {args.db_rows:,} vs {args.db_small:,} rows, median of {args.repeat}", flush=True)
+    for label, command in (("hourly --hour", ["hourly", "--hour", HOUR]), ("status", ["status"]),
+                           ("status --json", ["status", "--json"])):
+        t_small, _ = _timed_command(small, args.repeat, *command)
+        t_big, saves = _timed_command(big, args.repeat, *command)
+        record(Figure("4 reports", f"`{label}` on {args.db_rows:,} rows", t_big, "s", t_small,
+                      f"{args.db_small:,} rows", limit=1.5))
+        if saves:
+            with sqlite3.connect(big / "data" / "csvreport.sqlite3") as conn:
+                groups = conn.execute("SELECT count(*) FROM (SELECT DISTINCT site, device FROM bench "
+                                      "WHERE _ts >= ? AND _ts < ?)", (DB_START + 3600, DB_START + 7200)).fetchone()[0]
+            record(Figure("4 reports", f"workbook of {groups:,} rows written (save only)", statistics.median(saves),
+                          "s", limit=1.0))
+    day = full_day(args.db_rows)
+    t_day, saves = _timed_command(big, args.repeat, "daily", "--date", day, "--until", "24:00")
+    record(Figure("4 reports", f"`daily --date {day}` (a full day, {ROWS_PER_DAY:,} rows) on {args.db_rows:,} rows",
+                  t_day, "s", limit=3.0, note=f"workbook save {statistics.median(saves):.2f} s" if saves else ""))
+
+
+TARGETS = {"ingest": target_ingest, "memory": target_memory, "skip": target_skip, "reports": target_reports,
+           "imports": target_imports}
 
 
 def main() -> None:
@@ -386,6 +490,7 @@ def main() -> None:
     args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
     args.files = 500 if quick else 10_000
     args.db_rows = 200_000 if quick else 10_000_000
+    args.db_small = 10_000
     wanted = [t.strip() for t in args.only.split(",") if t.strip()]
     unknown = set(wanted) - set(TARGETS)
     if unknown:

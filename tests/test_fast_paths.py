@@ -192,21 +192,30 @@ def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_pa
 
 
 def test_wide_rows_use_smaller_batches(tmp_path, home):
-    columns = [f"c{i}" for i in range(400)]
+    # A build that allows only 999 parameters per statement (older SQLite): 64 rows of 42 values
+    # would not fit, so the statements carry fewer rows.
+    columns = [f"c{i}" for i in range(40)]
     write_config(home, text=SOURCE + f"""
         timestamp = "ts"
         columns = {columns!r}
+        types = {{ c39 = "integer" }}
     """.replace("'", '"'))
-    lines = ["ts," + ",".join(columns)] + [f"2026-03-28 10:00:{i:02d}," + ",".join(["v"] * 400) for i in range(60)]
-    write_csv(home / "inbox/data/wide.csv", "\n".join(lines) + "\n")
-    conn = sqlite3.connect(":memory:")
-    assert load._batch_rows(conn, 402) * 402 <= conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    from typer.testing import CliRunner
-    from csvreport.cli import app
-    result = CliRunner().invoke(app, ["ingest"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
-        assert conn.execute("SELECT count(*), min(c0), max(c399) FROM data").fetchone() == (60, "v", "v")
+    source = load_settings(home, None).sources[0]
+    conn = sqlite3.connect(tmp_path / "wide.sqlite3", isolation_level=None)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    rows_per_statement = load._batch_rows(conn, 42)
+    assert rows_per_statement == 999 // 42 < load.BATCH_ROWS
+    count = rows_per_statement * 2 + 5  # two full statements and a tail
+    lines = ["ts," + ",".join(columns)] + [
+        f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 39) + f",{i}" for i in range(count)]
+    path = write_csv(tmp_path / "wide.csv", "\n".join(lines) + "\n")
+    db.ensure_source_table(conn, source)
+    conn.execute("BEGIN")
+    result = load.load_rows(conn, source, path, 1, TimestampParser("Europe/Berlin"), 0, 0)
+    conn.execute("COMMIT")
+    assert (result.rows_loaded, result.first_row_id, result.last_row_id) == (count, 1, count)
+    assert conn.execute("SELECT count(*), min(c0), sum(c39) FROM data").fetchone() == \
+        (count, "v", count * (count - 1) // 2)
 
 
 def test_too_many_bad_rows_counts_every_row_of_a_large_file(tmp_path, home, cli):
