@@ -30,8 +30,9 @@ class Found:
 def find_files(settings: Settings, source: Source, now: float | None = None) -> Found:
     """Files matching the source's patterns, oldest first, minus those still being written."""
     now = time.time() if now is None else now
-    own = [settings.paths.quarantine, settings.paths.reports, settings.paths.archive, settings.paths.logs,
-           settings.paths.database.parent]
+    own = _own_folders(settings)
+    database = settings.paths.database.absolute()
+    own_files = {database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm", "-journal", ".lock")}
     seen: set[Path] = set()
     ready: list[Candidate] = []
     waiting: list[Path] = []
@@ -39,7 +40,7 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
         full = pattern if os.path.isabs(pattern) else os.path.join(settings.home, pattern)
         for name in glob.iglob(os.path.expanduser(full), recursive=True):
             path = Path(name).absolute()
-            if path in seen or not _wanted(path) or any(path.is_relative_to(p) for p in own):
+            if path in seen or not _wanted(path) or path in own_files or any(path.is_relative_to(p) for p in own):
                 continue
             seen.add(path)
             try:
@@ -54,6 +55,15 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
             ready.append(Candidate(path, info.st_size, info.st_mtime_ns))
     ready.sort(key=lambda c: (c.mtime_ns, str(c.path)))
     return Found(ready, waiting)
+
+
+def _own_folders(settings: Settings) -> list[Path]:
+    """Folders csvreport writes into, never read as input: quarantine, reports, archive, logs and the
+    database's folder; but not one that is the home folder itself (or holds it), where inboxes live."""
+    home = settings.home.absolute()
+    folders = [settings.paths.quarantine, settings.paths.reports, settings.paths.archive, settings.paths.logs,
+               settings.paths.database.parent]
+    return [f.absolute() for f in folders if not home.is_relative_to(f.absolute())]
 
 
 def _wanted(path: Path) -> bool:

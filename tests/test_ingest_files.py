@@ -317,3 +317,18 @@ def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(home, cli
     result = cli("ingest")
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in log_rows(home)] == ["loaded" if content == rows_text(3) else "quarantined"]
+
+
+def test_database_in_the_home_folder_itself_does_not_hide_the_inbox(home, cli):
+    text = (home / "config" / "settings.toml").read_text()
+    write_config(home, text=text.replace('timezone = "Europe/Berlin"',
+                                         'timezone = "Europe/Berlin"\n[paths]\ndatabase = "csvreport.sqlite3"')
+                 .replace('pattern = "inbox/sensors/*.csv"', 'pattern = ["*", "inbox/sensors/*.csv"]'))
+    write_csv(inbox(home) / "a.csv", rows_text(2))
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert cli("ingest").exit_code == 0  # the database, its -wal/-shm and lock file are never taken as input
+    with sqlite3.connect(home / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 2
+        assert conn.execute("SELECT path FROM ingestion_log").fetchall() == [(str(inbox(home) / "a.csv"),)]
+    assert (home / "csvreport.sqlite3").exists() and not (home / "quarantine").exists()
