@@ -342,6 +342,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
     """Write every missing or changed workbook again, through the same code as hourly and daily."""
     from csvreport import reports
     from csvreport.aggregate import Window
+    from csvreport.archive import archived_window
 
     found = damaged_workbooks(conn)
     if found:
@@ -355,6 +356,13 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
         if book.zone != settings.timezone:
             log.warning("recover", f"not rewritten: it was written for zone {book.zone}, the configuration now says "
                         f"{settings.timezone}; run `csvreport {book.kind}` for the windows you need",
+                        file=str(book.path))
+            run.warn("workbook not rewritten")
+            continue
+        month = archived_window(conn, settings, book.start, book.end)
+        if month:
+            log.warning("recover", f"not rewritten: the rows of {month} are in the Parquet archive; load them back "
+                        f"first (csvreport archive restore --month {month}), then run recover reports again",
                         file=str(book.path))
             run.warn("workbook not rewritten")
             continue

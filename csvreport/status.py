@@ -7,7 +7,8 @@ through its (command, id) index, pending files from the same discovery as `inges
 (stat calls only). So the cost follows the number of files, not the number of rows.
 
 Row counts are the sum of `rows_loaded` over the loads that are still live (status
-'loaded'). For a source without `key` that is exact. For a keyed source it is an upper
+'loaded'), minus the rows moved to the Parquet archive. For a source without `key` that is
+exact. For a keyed source it is an upper
 bound: a later row with the same key replaces an earlier one (INSERT OR REPLACE) without
 the earlier load's count going down, so `rows_exact` is false there.
 
@@ -126,12 +127,17 @@ def _schema(conn: sqlite3.Connection, database: dict[str, Any]) -> None:
 def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dict[str, Any]]:
     per_state: dict[tuple[str, str], tuple[int, int, int, Optional[str]]] = {}
     quarantined: dict[str, list[str]] = {}
+    archived: dict[str, int] = {}
     if conn is not None and _has_table(conn, "ingestion_log"):
         # One pass over ingestion_log (a row per file version, not per row).
         for source, state, files, rows, rejected, last in conn.execute(
                 "SELECT source, status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0), "
                 "max(finished_at) FROM ingestion_log GROUP BY source, status"):
             per_state[(source, state)] = (files, rows, rejected, last)
+        if _has_table(conn, "archive_parts"):
+            # Rows moved to the Parquet archive (csvreport archive) left the table, not ingestion_log.
+            archived = dict(conn.execute("SELECT source, coalesce(sum(rows), 0) FROM archive_parts "
+                                         "WHERE state = 'archived' GROUP BY source").fetchall())
         for source, path in conn.execute(
                 "SELECT source, quarantine_path FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
             # A quarantined file an operator deleted is no longer waiting for anyone.
@@ -150,8 +156,9 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
             "files_waiting": waiting,
             "files_loaded": loaded[0],
             "files_quarantined": len(quarantined.get(source.name, [])),
-            "rows": loaded[1],
+            "rows": loaded[1] - archived.get(source.name, 0),
             "rows_exact": not source.key,
+            "rows_archived": archived.get(source.name, 0),
             "rows_rejected": loaded[2],
             "last_ingested_at": last,
         })
@@ -379,7 +386,8 @@ def _source_rows(facts: dict[str, Any]) -> list[list[str]]:
     for s in facts["sources"]:
         pending = "disabled" if s["files_pending"] is None else \
             f"pending {s['files_pending']}" + (f" (+{s['files_waiting']} settling)" if s["files_waiting"] else "")
-        rows_text = f"rows {s['rows']}" + ("" if s["rows_exact"] else " (at most: keyed source)")
+        rows_text = f"rows {s['rows']}" + ("" if s["rows_exact"] else " (at most: keyed source)") + (
+            f" (+{s['rows_archived']} archived)" if s["rows_archived"] else "")
         rows.append([s["name"], pending, f"loaded {s['files_loaded']}", f"quarantined {s['files_quarantined']}",
                      rows_text, f"last file {s['last_ingested_at'] or 'never'}"])
     return rows
@@ -469,6 +477,8 @@ def to_prometheus(facts: dict[str, Any]) -> str:
             for state in ("pending", "waiting", "loaded", "quarantined") if s[f"files_{state}"] is not None])
     metric("source_rows", "Rows loaded per source (an upper bound for keyed sources, see exact).",
            [({"source": s["name"], "exact": str(s["rows_exact"]).lower()}, s["rows"]) for s in sources])
+    metric("source_rows_archived", "Rows moved to the Parquet archive per source.",
+           [({"source": s["name"]}, s["rows_archived"]) for s in sources])
     metric("source_rows_rejected", "Rows rejected (kept in rejects files) by the live loads of each source.",
            [({"source": s["name"]}, s["rows_rejected"]) for s in sources])
     metric("source_last_ingested_timestamp_seconds", "When a file of the source was last loaded (Unix time).",

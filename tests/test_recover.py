@@ -324,3 +324,24 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
     assert again.exit_code == 0, again.output
     assert "reports done: 0 workbook(s) written again; every recorded workbook is in place and unchanged" \
         in again.output
+
+
+def test_a_lost_workbook_of_an_archived_month_waits_for_the_restore(home, cli):
+    pytest.importorskip("pyarrow")
+    write_csv(home / "inbox" / "sensors" / "jan.csv", HEADER + "2026-01-15 10:05:00,a,temp,1\n")
+    assert cli("ingest").exit_code == 0
+    assert cli("hourly", "--hour", "2026-01-15 10:00").exit_code == 0
+    assert cli("archive", "--before", "2026-02").exit_code == 0
+    book = home / "reports" / "hourly_20260115_1000.xlsx"
+    book.unlink()
+
+    result = cli("recover", "reports")
+
+    assert result.exit_code == 0, result.output
+    assert ("not rewritten: the rows of 2026-01 are in the Parquet archive; load them back first (csvreport archive "
+            "restore --month 2026-01), then run recover reports again") in result.output
+    assert not book.exists()
+    assert last_run(home, "recover reports")["status"] == "warn"
+    assert cli("archive", "restore", "--month", "2026-01").exit_code == 0
+    assert cli("recover", "reports").exit_code == 0
+    assert book.is_file()

@@ -434,3 +434,20 @@ def test_status_never_scans_a_source_table(home, cli, monkeypatch):
     # The only look at a source table is the staleness probe of reports.stale(), bounded by _ts and _ingestion_id.
     assert all("_ts >=" in s and "_ingestion_id =" in s and "LIMIT 1" in s for s in offending), offending
     assert not any("count(" in s.lower() and ("sensors" in s) for s in statements)
+
+
+def test_rows_moved_to_the_archive_are_counted_apart(home, cli):
+    pytest.importorskip("pyarrow")
+    january = HEADER + "".join(f"2026-01-15 10:{m:02d}:00,a,temp,{m}\n" for m in range(7))
+    february = HEADER + "".join(f"2026-02-15 10:{m:02d}:00,a,temp,{m}\n" for m in range(3))
+    write_csv(home / "inbox" / "sensors" / "jan.csv", january)
+    write_csv(home / "inbox" / "sensors" / "feb.csv", february, age=3000)
+    assert cli("ingest").exit_code == 0
+    result = cli("archive", "--before", "2026-02")
+    assert result.exit_code == 0, result.output
+
+    sensors = status_json(cli)["sources"][0]
+    with sqlite3.connect(database(home)) as conn:
+        assert sensors["rows"] == conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 3
+    assert sensors["rows_archived"] == 7
+    assert "rows 3 (+7 archived)" in cli("status").output
