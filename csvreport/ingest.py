@@ -28,7 +28,7 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # loaded, skipped, quarantined, waiting
+    status: str  # loaded, skipped, quarantined, waiting (changed while read), unreadable, vanished
     ingestion_id: Optional[int] = None
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -90,6 +90,8 @@ def _count(run: Run, outcome: Outcome) -> None:
         run.warn("files quarantined")
     elif outcome.status == "waiting":
         run.warn("a file changed while it was read")
+    elif outcome.status == "unreadable":
+        run.warn("a file could not be read")
 
 
 def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
@@ -116,7 +118,18 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     shown = str(origin or path)
     if origin is None and not rehash and _unchanged(conn, source, candidate):
         return Outcome("skipped")
-    sha256 = sha256_of(path)
+    try:
+        sha256 = sha256_of(path)
+    except FileNotFoundError:
+        log.info("ingest", "the file vanished before it was read (moved away by someone else?)",
+                 source=source.name, file=shown)
+        return Outcome("vanished")
+    except OSError as exc:
+        # One unreadable file must not stop the others; it stays where it is and is tried again.
+        log.warning("ingest", f"cannot read the file: {exc.strerror or exc}; check its owner and permissions "
+                    "(the user running csvreport must be able to read it); it is tried again on the next run",
+                    source=source.name, file=shown)
+        return Outcome("unreadable")
     known = conn.execute(
         "SELECT id, path, status FROM ingestion_log WHERE source = ? AND sha256 = ? "
         "AND status IN ('loaded', 'quarantined') ORDER BY id DESC LIMIT 1",

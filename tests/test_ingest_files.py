@@ -332,3 +332,26 @@ def test_database_in_the_home_folder_itself_does_not_hide_the_inbox(home, cli):
         assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 2
         assert conn.execute("SELECT path FROM ingestion_log").fetchall() == [(str(inbox(home) / "a.csv"),)]
     assert (home / "csvreport.sqlite3").exists() and not (home / "quarantine").exists()
+
+
+def test_an_unreadable_file_does_not_stop_the_others(home, cli, monkeypatch):
+    write_csv(inbox(home) / "a.csv", rows_text(2))
+    locked = write_csv(inbox(home) / "b.csv", rows_text(3, site="b"), age=1800)
+    from csvreport import ingest as ingest_module
+    real = ingest_module.sha256_of
+
+    def permission_denied_for_b(path):
+        # root reads every file, so the kernel's refusal for other users is simulated here
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(ingest_module, "sha256_of", permission_denied_for_b)
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert "cannot read the file: Permission denied; check its owner and permissions" in result.output
+    assert table_count(home) == 2 and locked.exists()
+    assert last_run(home)["status"] == "warn"
+    monkeypatch.setattr(ingest_module, "sha256_of", real)
+    assert cli("ingest").exit_code == 0
+    assert table_count(home) == 5
