@@ -18,6 +18,7 @@ from typing import Optional
 
 from csvreport.config import Settings
 from csvreport.db import utcnow
+from csvreport.errors import CsvReportError
 from csvreport.load import BadRow
 
 REASON_SUFFIX = ".reason.json"
@@ -32,7 +33,11 @@ class Quarantined:
 
 def source_folder(settings: Settings, source: str) -> Path:
     folder = settings.paths.quarantine / source
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CsvReportError(f"cannot create the quarantine folder {folder}: {exc.strerror or exc}; "
+                             "check paths.quarantine and its permissions") from None
     return folder
 
 
@@ -80,11 +85,16 @@ def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, re
     # rather than rename so a drop folder on another device works too. A failed copy is an error
     # (the quarantine folder must be writable); a refused unlink means a read-only drop folder:
     # the copy stays and the caller remembers the original.
-    if not _same_content(target, sha256):
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, target)
-    _write_reason(target, {**details, "moved": True})
+    try:
+        if not _same_content(target, sha256):
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.copy2(path, tmp)
+            os.replace(tmp, target)
+        _write_reason(target, {**details, "moved": True})
+    except OSError as exc:
+        raise CsvReportError(
+            f"cannot put {path} into quarantine ({target}): {exc.strerror or exc}; make {folder} writable for "
+            f"the user running csvreport and check the free disk space (the file was left where it is)") from None
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -355,3 +355,14 @@ def test_an_unreadable_file_does_not_stop_the_others(home, cli, monkeypatch):
     monkeypatch.setattr(ingest_module, "sha256_of", real)
     assert cli("ingest").exit_code == 0
     assert table_count(home) == 5
+
+
+def test_an_unwritable_quarantine_is_a_clear_failure_and_loses_nothing(home, cli):
+    write_csv(inbox(home) / "bad.csv", "nothing,useful\n1,2\n")
+    (home / "quarantine").write_text("a file where the quarantine folder should be")
+    result = cli("ingest")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot create the quarantine folder {home / 'quarantine' / 'sensors'}: ")
+    assert (inbox(home) / "bad.csv").exists()
+    assert last_run(home)["status"] == "failed"
+    assert log_rows(home) == []
