@@ -300,9 +300,16 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 def require_database(settings: Settings) -> sqlite3.Connection:
     """A read-only connection for the checks made before a run starts."""
     try:
-        return db.connect(settings, readonly=True)
+        conn = db.connect(settings, readonly=True)
     except sqlite3.Error as exc:
         raise CsvReportError(f"cannot open {settings.paths.database}: {exc}") from None
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opening is lazy: read once
+    except sqlite3.Error as exc:
+        conn.close()
+        raise CsvReportError(f"cannot read {settings.paths.database}: {exc}; restore it from a backup "
+                             "(docs/operations.md, 'Backups while cron runs')") from None
+    return conn
 
 
 @dataclass(frozen=True)

@@ -331,11 +331,13 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
                 found.append(f"no file ingested for source {source['name']} for {(now - last) / 3600:.1f} hours "
                              f"(last at {source['last_ingested_at']}; [monitor] max_ingest_age_hours = "
                              f"{settings.max_ingest_age_hours:g}); check that the exporter still delivers")
-    for unsent in facts["unsent_workbooks"] or []:
-        if unsent["overdue"]:
-            found.append(f"workbook {Path(unsent['path']).name} {unsent['status']} by email since "
-                         f"{unsent['queued_at']} ({unsent['attempts']} attempts, last error: {unsent['last_error']}); "
-                         "fix [email] and run `csvreport send` (see docs/email.md)")
+    late = [u for u in facts["unsent_workbooks"] or [] if u["overdue"]]
+    if late:
+        first = late[0]
+        what = f"workbook {Path(first['path']).name}" if len(late) == 1 else \
+            f"{len(late)} workbooks ({Path(first['path']).name} to {Path(late[-1]['path']).name})"
+        found.append(f"{what} unsent by email since {first['queued_at']} ({first['attempts']} attempts, last error: "
+                     f"{late[-1]['last_error']}); fix [email] and run `csvreport send` (see docs/email.md)")
     return found
 
 

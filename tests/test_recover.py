@@ -345,3 +345,13 @@ def test_a_lost_workbook_of_an_archived_month_waits_for_the_restore(home, cli):
     assert cli("archive", "restore", "--month", "2026-01").exit_code == 0
     assert cli("recover", "reports").exit_code == 0
     assert book.is_file()
+
+
+def test_recover_on_a_damaged_database_says_so(home, cli):
+    (home / "data").mkdir()
+    (home / "data" / "csvreport.sqlite3").write_bytes(b"not a database at all\n" * 200)
+    result = cli("recover", "list")
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: cannot read {home / 'data' / 'csvreport.sqlite3'}: file is not a database; restore it from a "
+        "backup (docs/operations.md, 'Backups while cron runs')\n")

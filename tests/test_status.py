@@ -451,3 +451,38 @@ def test_rows_moved_to_the_archive_are_counted_apart(home, cli):
         assert sensors["rows"] == conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 3
     assert sensors["rows_archived"] == 7
     assert "rows 3 (+7 archived)" in cli("status").output
+
+
+def test_check_workbook_unsent_by_email_for_more_than_an_hour(home, cli):
+    import socket
+
+    from csvreport import status
+    from csvreport.config import load_settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source="") + f"""
+[email]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+sender = "reports@example.com"
+hourly_to = ["ops@example.com"]
+timeout = 2
+""")
+    write_csv(home / "inbox" / "sensors" / "a.csv", HEADER + rows(10, "a", 3))
+    assert cli("ingest").exit_code == 0
+    assert cli("hourly").exit_code == 0
+    assert cli("daily").exit_code == 0
+
+    facts = status_json(cli)
+    waiting = facts["unsent_workbooks"]
+    assert len(waiting) >= 23 and not any(u["overdue"] for u in waiting)  # the hours of the catch-up window
+    assert cli("status", "--check").exit_code == 0  # the next hourly run retries: no alarm yet
+
+    later = status.gather(load_settings(home), now=time.time() + 2 * 3600)
+    unsent = [p for p in later["problems"] if " unsent by email since " in p]
+    assert len(unsent) == 1  # one problem, however many workbooks wait
+    assert unsent[0].startswith(f"{len(waiting)} workbooks (hourly_")
+    assert unsent[0].endswith("fix [email] and run `csvreport send` (see docs/email.md)")
