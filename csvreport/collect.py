@@ -33,6 +33,9 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
     own = _own_folders(settings)
     database = settings.paths.database.absolute()
     own_files = {database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm", "-journal", ".lock")}
+    # Plain string prefixes: Path.is_relative_to per file and folder cost 0.25 s for 10,000 files.
+    own_prefixes = tuple(os.path.join(str(folder), "") for folder in own)
+    own_names = {str(folder) for folder in own}
     seen: set[Path] = set()
     ready: list[Candidate] = []
     waiting: list[Path] = []
@@ -40,7 +43,9 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
         full = pattern if os.path.isabs(pattern) else os.path.join(settings.home, pattern)
         for name in glob.iglob(os.path.expanduser(full), recursive=True):
             path = Path(name).absolute()
-            if path in seen or not _wanted(path) or path in own_files or any(path.is_relative_to(p) for p in own):
+            text = str(path)
+            if path in seen or not _wanted(path) or path in own_files or text.startswith(own_prefixes) \
+                    or text in own_names:
                 continue
             seen.add(path)
             try:
