@@ -435,3 +435,17 @@ def test_commands_that_write_no_workbook_do_not_import_openpyxl(home, command):
                               text=True)
         assert done.returncode == 0, done.stdout + done.stderr
     assert "HEAVY []" in done.stderr, done.stderr
+
+
+def test_own_folders_are_never_inputs_but_look_alike_siblings_are(home, cli):
+    # find_files compares string prefixes (with the separator) instead of Path.is_relative_to.
+    text = (home / "config" / "settings.toml").read_text(encoding="utf-8")
+    write_config(home, text=text.replace('pattern = "inbox/sensors/*.csv"', 'pattern = "**/*.csv"'))
+    write_csv(home / "inbox/sensors/a.csv", CSV_A)
+    write_csv(home / "quarantine/sensors/q.csv", CSV_B)
+    write_csv(home / "reports/r.csv", CSV_B)
+    write_csv(home / "logs/l.csv", CSV_B)
+    write_csv(home / "quarantine2/b.csv", "ts,site,metric,value\n2026-03-28 10:00:00,sibling,t,3.0\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert sorted(_rows(home)) == [("a", 1.0), ("sibling", 3.0)]
