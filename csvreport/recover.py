@@ -298,18 +298,18 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 
 
 def require_database(settings: Settings) -> sqlite3.Connection:
-    """A read-only connection for the checks made before a run starts."""
+    """A read-only connection for `recover list` and the checks made before a run starts."""
+    from csvreport.status import open_readonly
+
     try:
-        conn = db.connect(settings, readonly=True)
+        return open_readonly(settings)
+    except CsvReportError as exc:
+        if str(exc).startswith("cannot read "):
+            raise CsvReportError(f"{exc}; restore it from a backup (docs/operations.md, "
+                                 "'Backups while cron runs')") from None
+        raise
     except sqlite3.Error as exc:
         raise CsvReportError(f"cannot open {settings.paths.database}: {exc}") from None
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opening is lazy: read once
-    except sqlite3.Error as exc:
-        conn.close()
-        raise CsvReportError(f"cannot read {settings.paths.database}: {exc}; restore it from a backup "
-                             "(docs/operations.md, 'Backups while cron runs')") from None
-    return conn
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -486,3 +488,34 @@ timeout = 2
     assert len(unsent) == 1  # one problem, however many workbooks wait
     assert unsent[0].startswith(f"{len(waiting)} workbooks (hourly_")
     assert unsent[0].endswith("fix [email] and run `csvreport send` (see docs/email.md)")
+
+
+def test_status_and_recover_list_on_a_database_in_a_folder_nobody_may_write(home, cli, tmp_path):
+    """An immutable file in an immutable folder: not even root may write there, nor create -shm."""
+    all_well(home, cli)
+    write_csv(home / "inbox" / "sensors" / "bad.csv", "ts\n2026-03-10 10:00:00\n")
+    assert cli("ingest").exit_code == 0
+    expected = status_json(cli)
+    data = database(home).parent
+    copy = tmp_path / "copy.sqlite3"
+    with closing(sqlite3.connect(database(home))) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    shutil.rmtree(data)
+    data.mkdir()
+    shutil.move(copy, database(home))  # as the last writer leaves it: no -wal, no -shm
+    frozen = [database(home), data]
+    if subprocess.run(["chattr", "+i", *map(str, frozen)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root and a file system with immutable files)")
+    try:
+        with pytest.raises(OSError):
+            (data / "probe").write_text("x")
+        facts = status_json(cli)
+        listing = cli("recover", "list")
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, frozen)], check=True)
+    assert facts["database"]["reachable"] is True
+    assert facts["sources"] == expected["sources"]
+    assert facts["runs"] == expected["runs"]
+    assert listing.exit_code == 0, listing.output
+    assert "quarantine/sensors/bad.csv" in listing.output
+    assert sorted(p.name for p in data.iterdir()) == ["csvreport.sqlite3"]
