@@ -32,6 +32,22 @@ def start(home: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_run(home: Path, runs: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    path = home / "data" / "csvreport.sqlite3"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+            try:
+                if conn.execute("SELECT count(*) FROM run_history").fetchone()[0] >= runs:
+                    return
+            finally:
+                conn.close()
+        except sqlite3.OperationalError:
+            pass  # not created yet
+        time.sleep(0.01)
+
+
 def assert_consistent(home: Path) -> int:
     """Every loaded ingestion owns exactly its rows_loaded rows; no row belongs to anything else."""
     path = home / "data" / "csvreport.sqlite3"
@@ -54,13 +70,22 @@ def assert_consistent(home: Path) -> int:
 
 def test_sigkill_at_several_points_loses_and_duplicates_nothing(home):
     total = generate(home)
-    for delay in (0.2, 0.5, 0.8, 1.1, 1.4):
+    # A dry run reads and inserts everything (then rolls back): about as long as the load itself,
+    # so the kill points are spread over the load however fast this machine is.
+    began = time.monotonic()
+    dry = start(home, "--dry-run")
+    assert dry.wait(timeout=120) == 0, dry.communicate()
+    took = time.monotonic() - began
+    for n, delay in enumerate(took * f for f in (0.0, 0.1, 0.2, 0.3, 0.45)):
         proc = start(home)
+        # Count from the moment the run has recorded itself, so a slow start-up does not shift the kill points.
+        wait_for_run(home, n + 1, proc)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         loaded = assert_consistent(home)
         assert loaded in (0, ROWS_PER_FILE, total)
+        print(f"killed {delay:.2f}s after the run started: {loaded} rows committed")
     proc = start(home)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
