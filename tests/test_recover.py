@@ -355,3 +355,25 @@ def test_recover_on_a_damaged_database_says_so(home, cli):
     assert result.output.endswith(
         f"Error: cannot read {home / 'data' / 'csvreport.sqlite3'}: file is not a database; restore it from a "
         "backup (docs/operations.md, 'Backups while cron runs')\n")
+
+
+def test_replaying_content_that_was_loaded_before_loads_nothing_twice(home, cli):
+    inbox = home / "inbox" / "sensors"
+    good = write_csv(inbox / "good.csv", HEADER + rows(10, "a", 4))
+    write_csv(inbox / "broken.csv", "ts,site,metric\n2026-03-10 11:00:00,b,temp\n")
+    assert cli("ingest").exit_code == 0
+    # The operator "fixes" the quarantined file with a copy of an export that is already loaded.
+    (home / "quarantine" / "sensors" / "broken.csv").write_bytes(good.read_bytes())
+
+    result = cli("recover", "replay", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert ("this content was loaded before (ingestion 1): nothing loaded; removed quarantine/sensors/broken.csv "
+            "from quarantine") in result.output
+    assert "replay done: 0 file(s) replayed, 0 rows loaded; 1 already loaded before (removed from quarantine); " \
+           "0 still quarantined" in result.output
+    assert quarantine_listing(home) == []
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 4
+    run = last_run(home, "recover replay")
+    assert (run["status"], run["files_skipped"], run["rows_loaded"]) == ("ok", 1, 0)
