@@ -290,6 +290,9 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
         f" ({rows_loaded - deleted} of its {rows_loaded} rows had been replaced already by later rows with the same key)"
     log.info("recover", f"purged ingestion {ingestion_id}: {deleted} rows deleted{note}", source=source, file=path,
              rows=deleted)
+    if any(s.name == source and s.key for s in settings.sources):
+        log.info("recover", "keyed source: the older rows this load replaced are not brought back; load their "
+                 "file again if you need them", source=source)
     present = Path(path).exists()
     if present:
         log.warning("recover", f"{path} is still in the drop folder: the next ingest loads it again; move it away "

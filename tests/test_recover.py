@@ -377,3 +377,24 @@ def test_replaying_content_that_was_loaded_before_loads_nothing_twice(home, cli)
         assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 4
     run = last_run(home, "recover replay")
     assert (run["status"], run["files_skipped"], run["rows_loaded"]) == ("ok", 1, 0)
+
+
+def test_purge_on_a_keyed_source_says_what_it_cannot_undo(home, cli):
+    write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source='key = ["ts", "site", "metric"]'))
+    inbox = home / "inbox" / "sensors"
+    write_csv(inbox / "first.csv", HEADER + "2026-03-10 10:00:00,a,temp,1\n2026-03-10 10:00:00,b,temp,2\n"
+              "2026-03-10 11:00:00,a,temp,3\n", age=4000)
+    write_csv(inbox / "second.csv", HEADER + "2026-03-10 11:00:00,a,temp,30\n2026-03-10 12:00:00,a,temp,4\n")
+    assert cli("ingest").exit_code == 0
+    (inbox / "first.csv").unlink()
+
+    result = cli("recover", "purge", "1")
+
+    assert result.exit_code == 0, result.output
+    assert ("purged ingestion 1: 2 rows deleted (1 of its 3 rows had been replaced already by later rows with "
+            "the same key)") in result.output
+    assert ("keyed source: the older rows this load replaced are not brought back; load their file again if you "
+            "need them") in result.output
+    with db(home) as conn:
+        assert conn.execute("SELECT ts, site, value FROM sensors ORDER BY _id").fetchall() == [
+            ("2026-03-10 11:00:00", "a", 30.0), ("2026-03-10 12:00:00", "a", 4.0)]
