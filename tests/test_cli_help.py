@@ -66,3 +66,18 @@ def test_startup_does_not_import_heavy_modules():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# `init` creates a home folder, so it takes the folder as its argument instead.
+WITHOUT_HOME = {("init",)}
+
+
+def test_every_command_takes_home_and_config_after_its_name():
+    missing = []
+    for path, command in COMMANDS:
+        if path in WITHOUT_HOME or not command.params:
+            continue
+        options = {opt for param in command.params for opt in param.opts}
+        if not {"--home", "--config"} <= options:
+            missing.append(" ".join(path))
+    assert missing == []
