@@ -82,3 +82,17 @@ def test_end_to_end_naive_and_offset_values_around_both_changes(home, cli):
         span = conn.execute("SELECT min_ts, max_ts FROM ingestion_log").fetchone()
     assert got == [(text, utc(expected)) for text, expected in cases.items()]
     assert span == (min(utc(e) for e in cases.values()), max(utc(e) for e in cases.values()))
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe", "America/St_Johns", "Pacific/Chatham",
+                                  "America/Santiago", "Asia/Kolkata", "UTC"])
+def test_a_whole_year_matches_zoneinfo(zone):
+    """Every 37 minutes (and 17 seconds) of 2026, in zones with odd offsets and half-hour DST shifts."""
+    parser = TimestampParser(zone)
+    tz = ZoneInfo(zone)
+    local = datetime(2026, 1, 1)
+    step = timedelta(minutes=37, seconds=17)
+    while local.year == 2026:
+        expected = int(local.replace(tzinfo=tz, fold=0).timestamp())
+        assert parser(local.strftime("%Y-%m-%d %H:%M:%S")) == expected, (zone, local)
+        local += step
