@@ -96,3 +96,35 @@ def test_a_whole_year_matches_zoneinfo(zone):
         expected = int(local.replace(tzinfo=tz, fold=0).timestamp())
         assert parser(local.strftime("%Y-%m-%d %H:%M:%S")) == expected, (zone, local)
         local += step
+
+
+@pytest.mark.parametrize("zone, days", [("Europe/Berlin", ("2026-03-29", "2026-10-25")),
+                                        ("Australia/Lord_Howe", ("2026-04-05", "2026-10-04"))])
+def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
+    from conftest import write_config
+
+    write_config(home, text=f"""
+        timezone = "{zone}"
+        [ingest]
+        settle_seconds = 0
+        [[sources]]
+        name = "sensors"
+        pattern = "inbox/sensors/*.csv"
+        timestamp = "ts"
+        columns = ["ts", "n"]
+        types = {{ n = "integer" }}
+    """)
+    tz = ZoneInfo(zone)
+    lines, expected = ["ts,n"], []
+    for day in days:
+        start = datetime.fromisoformat(day)
+        for n in range(0, 24 * 60 * 60, 7 * 60 + 3):
+            local = start + timedelta(seconds=n)
+            lines.append(f"{local:%Y-%m-%d %H:%M:%S},{len(expected)}")
+            expected.append(int(local.replace(tzinfo=tz, fold=0).timestamp()))
+    write_csv(home / "inbox" / "sensors" / "day.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        got = [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
+    assert got == expected
