@@ -56,6 +56,10 @@ def ingest(settings: Settings, conn: sqlite3.Connection, run: Run, only: Optiona
     if only and not sources[0].enabled:
         log.warning("ingest", "source is disabled in the configuration; loading it because --source asked",
                     source=only)
+    if not sources:
+        log.warning("ingest", f"no enabled source in {settings.config_path}: nothing to load; add a [[sources]] "
+                    "table or set enabled = true")
+        run.warn("no enabled source")
     for source in sources:
         # A dry run checks the table against the configuration but must not create or alter it.
         conn.execute("BEGIN IMMEDIATE")

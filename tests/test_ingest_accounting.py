@@ -159,3 +159,17 @@ def test_source_option_limits_the_run(home, cli):
     assert result.exit_code == 2
     assert f"Error: no source named 'sensor' in {home / 'config' / 'settings.toml'} (known: sensors, meters)" \
         in result.output
+
+
+def test_no_enabled_source_is_a_warning(home, cli):
+    text = (home / "config" / "settings.toml").read_text()
+    write_config(home, text=text.replace('name = "sensors"', 'name = "sensors"\nenabled = false'))
+    write_csv(home / "inbox" / "sensors" / "a.csv", HEADER + row(0))
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert f"no enabled source in {home / 'config' / 'settings.toml'}: nothing to load" in result.output
+    assert query(home, "SELECT status, files_seen FROM run_history") == [("warn", 0)]
+    result = cli("ingest", "--source", "sensors")  # asked for by name, a disabled source still loads
+    assert result.exit_code == 0, result.output
+    assert "source is disabled in the configuration; loading it because --source asked" in result.output
+    assert query(home, "SELECT count(*) FROM sensors") == [(1,)]
