@@ -419,7 +419,10 @@ def _run_rows(facts: dict[str, Any]) -> list[list[str]]:
     for r in facts["runs"]:
         counts = ", ".join(f"{k} {r[k]}" for k in ("files_loaded", "files_quarantined", "rows_loaded",
                                                      "rows_deleted", "workbooks_written") if r.get(k))
-        rows.append([r["command"], r["status"], r["started_at"], f"{r['duration_seconds']}s"
+        state = r["status"]
+        if state == "skipped" and r.get("last_completed"):
+            state += f" (last completed: {r['last_completed']['status']})"
+        rows.append([r["command"], state, r["started_at"], f"{r['duration_seconds']}s"
                      if r["duration_seconds"] is not None else "-", counts or "-", (r.get("error") or "")[:120]])
     return rows
 
@@ -460,7 +463,7 @@ def print_table(facts: dict[str, Any]) -> None:
     console.print(sources)
     runs = Table("command", "status", "started", "took", "counts", "error", title="last runs")
     for row in _run_rows(facts):
-        runs.add_row(*row, style="red" if row[1] in ("failed", "interrupted") else None)
+        runs.add_row(*row, style="red" if row[1].startswith(("failed", "interrupted")) else None)
     console.print(runs)
     books = Table("kind", "newest", "window", "written", title="workbooks")
     for row in _workbook_rows(facts):

@@ -519,3 +519,17 @@ def test_status_and_recover_list_on_a_database_in_a_folder_nobody_may_write(home
     assert listing.exit_code == 0, listing.output
     assert "quarantine/sensors/bad.csv" in listing.output
     assert sorted(p.name for p in data.iterdir()) == ["csvreport.sqlite3"]
+
+
+def test_a_skipped_run_shows_how_the_last_real_one_ended(home, cli):
+    from csvreport.config import load_settings
+    from csvreport.lock import exclusive
+
+    all_well(home, cli)
+    with exclusive(load_settings(home).paths.database, "csvreport hourly (test)"):
+        assert cli("ingest").exit_code == 3
+    facts = status_json(cli)
+    ingest = {r["command"]: r for r in facts["runs"]}["ingest"]
+    assert ingest["status"] == "skipped" and ingest["last_completed"]["status"] == "ok"
+    assert "  ingest  skipped (last completed: ok)  " in cli("status").output
+    assert cli("status", "--check").exit_code == 0
