@@ -151,8 +151,15 @@ class _Popen(subprocess.Popen):
 subprocess.Popen = _Popen  # type: ignore[misc]
 
 
+CODE = REPO  # where children import csvreport from (--code: an older version, for before/after figures)
+
+
+def child_env(home: Path) -> dict:
+    return dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(CODE))
+
+
 def csvreport(home: Path, *args: str) -> Child:
-    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    env = child_env(home)
     return run_child([sys.executable, "-m", "csvreport", "--quiet", *args], env=env)
 
 
@@ -339,7 +346,7 @@ def _count_reads(home: Path) -> tuple[float, int]:
             "from csvreport.cli import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
             "print('OPENED', len(opened), file=sys.stderr)\nsys.exit(code)\n")
-    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    env = child_env(home)
     # The audit hook costs a little per open; time a plain run, count in a second one.
     seconds = csvreport(home, "ingest").seconds
     child = run_child([sys.executable, "-c", code, "--quiet", "ingest"], env=env)
@@ -353,7 +360,7 @@ def target_imports(args) -> None:
     code = ("import sys\nfrom csvreport.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('OPENPYXL', 'openpyxl' in sys.modules, file=sys.stderr)\n")
-    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    env = child_env(home)
     commands = run_child([sys.executable, "-m", "csvreport", "--help"], env=env).stdout
     for command in ("ingest", "status"):
         if f" {command} " not in commands:
@@ -368,6 +375,98 @@ def target_imports(args) -> None:
             print(f"  FAIL: `{command}` imported openpyxl")
     bare = median_time(args.repeat, lambda: run_child([sys.executable, "-c", "pass"]).seconds)
     record(Figure("5 start-up", "python3 -c pass (the interpreter alone)", bare, "s"))
+
+
+
+CHOICE_RUN = """
+import sys, time, sqlite3
+from pathlib import Path
+from csvreport import db, load
+from csvreport.config import load_settings
+from csvreport.timeconv import TimestampParser
+
+home, data, loop, batch = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+source = load_settings(home, None).sources[0]
+load.BATCH_ROWS = batch
+if loop == "reference":
+    def reference_loop(*args):
+        # Every row through the reference check, as before the compiled loop existed.
+        def rows(reader, check, batch_len):
+            batch, previous = [], reader.line_num
+            for fields in reader:
+                row = check(fields, previous + 1, len(batch))
+                if row is not None:
+                    batch += row
+                previous = reader.line_num
+                if len(batch) >= batch_len:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        return rows
+    load._fast_loop = reference_loop
+database = home / "choice.sqlite3"
+for suffix in ("", "-wal", "-shm"):
+    Path(str(database) + suffix).unlink(missing_ok=True)
+conn = sqlite3.connect(database, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=NORMAL")
+db.ensure_source_table(conn, source)
+started = time.perf_counter()
+conn.execute("BEGIN IMMEDIATE")
+result = load.load_rows(conn, source, data, 1, TimestampParser(source.timezone), 0, 0)
+conn.execute("COMMIT")
+print(time.perf_counter() - started, result.rows_loaded)
+"""
+
+TIMESTAMPS = """
+import sys, time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from csvreport.timeconv import TimestampParser
+
+texts = [line.split(",", 1)[0] for line in open(sys.argv[1], encoding="utf-8")][1:]
+texts = [t for t in texts if len(t) == 19][:int(sys.argv[2])]
+zone = ZoneInfo("Europe/Berlin")
+started = time.perf_counter()
+reference = [int(datetime.fromisoformat(t).replace(tzinfo=zone).timestamp()) for t in texts]
+middle = time.perf_counter()
+parser = TimestampParser("Europe/Berlin")
+fast = [parser(t) for t in texts]
+done = time.perf_counter()
+assert fast == reference
+print(middle - started, done - middle, len(texts))
+"""
+
+
+def target_choices(args) -> None:
+    """What each design choice of the load path buys, measured on the same file in one process each."""
+    rows = args.rows
+    path = bench_csv(rows)
+    home = bench_home("choices", str(path))
+    print(f"choices: load_rows of {rows:,} rows (no start-up, no hash), median of {args.repeat}", flush=True)
+    env = child_env(home)
+    figures = {}
+    for loop, batch in (("reference", 1), ("reference", 64), ("compiled", 1), ("compiled", 16), ("compiled", 64),
+                        ("compiled", 256)):
+        runs = []
+        for _ in range(args.repeat):
+            out = run_child([sys.executable, "-c", CHOICE_RUN, str(home), str(path), loop, str(batch)], env=env)
+            seconds, loaded = out.stdout.split()
+            if int(loaded) != rows:
+                raise SystemExit(f"the {loop} loop loaded {loaded} rows of {rows}")
+            runs.append(float(seconds))
+        figures[loop, batch] = statistics.median(runs)
+    before = figures["reference", 1]
+    for (loop, batch), seconds in figures.items():
+        what = f"{'compiled row loop' if loop == 'compiled' else 'reference row check'}, {batch} row" \
+               f"{'s' if batch > 1 else ''} per INSERT"
+        record(Figure("choices", what, seconds, "s", before if (loop, batch) != ("reference", 1) else None,
+                      "reference, 1 row per INSERT"))
+    out = run_child([sys.executable, "-c", TIMESTAMPS, str(path), str(rows)], env=env)
+    reference, fast, count = out.stdout.split()
+    record(Figure("choices", f"{int(count):,} timestamps: per-hour and MM:SS tables", float(fast), "s",
+                  float(reference), "datetime + zoneinfo per row"))
 
 
 
@@ -443,7 +542,7 @@ main()
 
 def _timed_command(home: Path, repeat: int, *args: str) -> tuple[float, list[float]]:
     """Median wall time of a csvreport command, and the seconds each workbook save took in it."""
-    env = dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(REPO))
+    env = child_env(home)
     times, saves = [], []
     for _ in range(repeat):
         child = run_child([sys.executable, "-c", SAVE_TIMER, "--quiet", *args], env=env)
@@ -474,7 +573,7 @@ def target_reports(args) -> None:
 
 
 TARGETS = {"ingest": target_ingest, "memory": target_memory, "skip": target_skip, "reports": target_reports,
-           "imports": target_imports}
+           "imports": target_imports, "choices": target_choices}
 
 
 def main() -> None:
@@ -483,7 +582,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a check that it all works, in a minute")
     parser.add_argument("--rows", type=int, help="rows of the ingest file (default 1,000,000)")
     parser.add_argument("--repeat", type=int, help="runs per measurement; the median is shown (default 3)")
+    parser.add_argument("--code", type=Path, help="import csvreport from this folder (e.g. an older version "
+                        "unpacked with `git archive`) to measure it the same way")
     args = parser.parse_args()
+    if args.code:
+        global CODE
+        CODE = args.code.resolve()
     quick = args.quick
     args.rows = args.rows or (50_000 if quick else 1_000_000)
     args.repeat = args.repeat or (1 if quick else 3)
@@ -496,6 +600,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(sorted(unknown))}; choose among {', '.join(TARGETS)}")
     print(machine(), flush=True)
+    if CODE != REPO:
+        print(f"csvreport imported from {CODE}", flush=True)
     started = time.perf_counter()
     for name in wanted:
         TARGETS[name](args)
