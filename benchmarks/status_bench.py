@@ -3,8 +3,9 @@
 status must answer from bookkeeping (ingestion_log, run_history, workbooks, seen_files and a
 stat of each file in the drop folder), never by scanning a source table, so its time follows
 the number of files and runs, not the number of rows. This script builds two home folders
-that differ only in the number of rows (same files, same runs), then times `status` in all
-its renderings, in-process and as the command cron or a monitor runs.
+that differ only in the number of rows (same 1,000 files and runs; a recorded hourly
+workbook for every hour since 2026-03-10), then times `status` in all its renderings,
+in-process and as the command cron or a monitor runs.
 
     python3 benchmarks/status_bench.py                    # 10 M rows vs 10 k rows, 1,000 files
     python3 benchmarks/status_bench.py --rows 1000000     # a quicker check
@@ -99,9 +100,27 @@ def build(home: Path, rows: int, files: int) -> float:
             conn.execute("INSERT INTO seen_files (source, path, size, mtime_ns, sha256, ingestion_id) "
                          "VALUES ('sensors', ?, ?, ?, ?, ?)", (str(path), info.st_size, info.st_mtime_ns,
                                                                f"{f:064x}", f + 1))
+        _workbooks(conn, settings, START_TS, files)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return time.perf_counter() - started
+
+
+def _workbooks(conn: sqlite3.Connection, settings, first: int, data_mark: int) -> None:
+    """A recorded hourly workbook for every hour from `first` until now, as months of cron leave them."""
+    from csvreport import reports
+    from csvreport.aggregate import hours_between
+
+    now = time.time()
+    layout = reports.layout_fingerprint(settings)
+    stamp = "2026-11-01T00:00:00.000Z"
+    conn.executemany(
+        "INSERT INTO workbooks (kind, window_start, window_end, local_start, local_end, zone, path, sha256, size, "
+        "rows, files, data_mark, change_mark, layout, reason, first_written_at, written_at) "
+        "VALUES ('hourly', ?, ?, ?, ?, ?, ?, ?, 9000, 1200, 1, ?, NULL, ?, 'new', ?, ?)",
+        ((w.start, w.end, w.local_start.isoformat(), w.local_end.isoformat(), w.zone,
+          str(reports.hourly_path(settings, w)), "0" * 64, data_mark, layout, stamp, stamp)
+         for w in hours_between(settings.timezone, first, int(now))))
 
 
 def median_time(action, repeat: int) -> float:
