@@ -408,6 +408,15 @@ if loop == "reference":
                 yield batch
         return rows
     load._fast_loop = reference_loop
+if loop == "parse":  # the csv module alone: read and split every record, nothing else
+    import csv
+    started = time.perf_counter()
+    with open(data, encoding="utf-8-sig", newline="") as handle:
+        count = sum(1 for _ in csv.reader(handle)) - 1
+    print(time.perf_counter() - started, count)
+    sys.exit()
+if loop == "no-insert":  # parse and check every row, insert nothing
+    load._insert_batches = lambda conn, source, width, rows, batches: [None for _ in batches]
 database = home / "choice.sqlite3"
 for suffix in ("", "-wal", "-shm"):
     Path(str(database) + suffix).unlink(missing_ok=True)
@@ -418,8 +427,9 @@ db.ensure_source_table(conn, source)
 started = time.perf_counter()
 conn.execute("BEGIN IMMEDIATE")
 result = load.load_rows(conn, source, data, 1, TimestampParser(source.timezone), 0, 0)
+loaded = time.perf_counter()
 conn.execute("COMMIT")
-print(time.perf_counter() - started, result.rows_loaded)
+print(loaded - started, result.rows_loaded, time.perf_counter() - loaded)
 """
 
 TIMESTAMPS = """
@@ -449,7 +459,7 @@ def target_choices(args) -> None:
     home = bench_home("choices", str(path))
     print(f"choices: load_rows of {rows:,} rows (no start-up, no hash), median of {args.repeat}", flush=True)
     env = child_env(home)
-    figures = {}
+    figures, commits = {}, []
     variants = (("reference", 1), ("reference", 64), ("compiled", 1), ("compiled", 16), ("compiled", 64),
                 ("compiled", 256))
     if CODE != REPO:  # an older load.py has neither knob; only the timestamp figure means something
@@ -458,17 +468,32 @@ def target_choices(args) -> None:
         runs = []
         for _ in range(args.repeat):
             out = run_child([sys.executable, "-c", CHOICE_RUN, str(home), str(path), loop, str(batch)], env=env)
-            seconds, loaded = out.stdout.split()
+            seconds, loaded, *commit = out.stdout.split()
             if int(loaded) != rows:
                 raise SystemExit(f"the {loop} loop loaded {loaded} rows of {rows}")
             runs.append(float(seconds))
+            commits.extend(float(c) for c in commit)
         figures[loop, batch] = statistics.median(runs)
+    parts = {}
+    for part in ("parse", "no-insert") if variants else ():
+        parts[part] = statistics.median(
+            float(run_child([sys.executable, "-c", CHOICE_RUN, str(home), str(path), part, "64"], env=env)
+                  .stdout.split()[0]) for _ in range(args.repeat))
     before = figures.get(("reference", 1))
     for (loop, batch), seconds in figures.items():
         what = f"{'compiled row loop' if loop == 'compiled' else 'reference row check'}, {batch} row" \
                f"{'s' if batch > 1 else ''} per INSERT"
         record(Figure("choices", what, seconds, "s", before if (loop, batch) != ("reference", 1) else None,
                       "reference, 1 row per INSERT"))
+    if parts:
+        now = figures["compiled", 64]
+        record(Figure("choices", "where load_rows' time goes: csv module alone (read, decode, split)", parts["parse"],
+                      "s", now, "whole load_rows"))
+        record(Figure("choices", "... + checks, types, time zone (compiled loop), no INSERT", parts["no-insert"], "s",
+                      now, "whole load_rows"))
+        record(Figure("choices", "... + SQLite INSERTs (the rest of load_rows)", now - parts["no-insert"], "s", now,
+                      "whole load_rows"))
+        record(Figure("choices", "COMMIT of the load (WAL checkpoint included)", statistics.median(commits), "s"))
     out = run_child([sys.executable, "-c", TIMESTAMPS, str(path), str(rows)], env=env)
     reference, fast, count = out.stdout.split()
     record(Figure("choices", f"{int(count):,} timestamps: TimestampParser (hour table)", float(fast), "s",
