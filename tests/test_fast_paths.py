@@ -449,3 +449,17 @@ def test_own_folders_are_never_inputs_but_look_alike_siblings_are(home, cli):
     result = cli("ingest")
     assert result.exit_code == 0, result.output
     assert sorted(_rows(home)) == [("a", 1.0), ("sibling", 3.0)]
+
+
+def test_row_loop_is_compiled_once_per_layout_and_keeps_each_files_ingestion_id(home, cli):
+    for i in range(3):
+        write_csv(home / f"inbox/sensors/f{i}.csv", f"ts,site,metric,value\n2026-03-28 10:00:0{i},s{i},t,{i}\n",
+                  age=3600 - i)
+    load._compiled.cache_clear()
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert load._compiled.cache_info().misses == 1 and load._compiled.cache_info().hits == 2
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT s.site, l.path FROM sensors s JOIN ingestion_log l ON l.id = s._ingestion_id "
+                            "ORDER BY s._id").fetchall() == \
+            [(f"s{i}", str(home / f"inbox/sensors/f{i}.csv")) for i in range(3)]
