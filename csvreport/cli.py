@@ -81,23 +81,22 @@ def _main(
     log.setup(None, quiet=quiet, fmt=log_format)
 
 
-def settings_for(ctx: typer.Context, home: Optional[Path], config: Optional[Path]) -> Settings:
-    """Resolve the configuration (command options win over the global ones) and start the log file."""
+def settings_for(ctx: typer.Context, home: Optional[Path], config: Optional[Path],
+                 log_file: bool = True) -> Settings:
+    """Resolve the configuration (command options win over the global ones) and start the log file.
+
+    Commands that only read pass `log_file=False`: they must not create or write logs/.
+    """
     root = ctx.find_root().obj or {}
     settings = load_settings(home or root.get("home"), config or root.get("config"))
-    log.setup(settings.paths.logs, quiet=root.get("quiet", False), fmt=root.get("log_format", "kv"))
+    if log_file:
+        log.setup(settings.paths.logs, quiet=root.get("quiet", False), fmt=root.get("log_format", "kv"))
     return settings
 
 
 def _interactive(ctx: typer.Context) -> bool:
     root = ctx.find_root().obj or {}
     return sys.stdout.isatty() and not root.get("quiet")
-
-
-def _exit_for(run_status: str) -> None:
-    # Warnings (quarantined files, rejected rows) are not failures: exit 0.
-    if run_status == "failed":
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -213,11 +212,6 @@ def send(
 
 
 # Operator commands: status, recover and init.
-StatusJson = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON object.")]
-StatusPrometheus = Annotated[bool, typer.Option(
-    "--prometheus", help="Print the facts in the Prometheus text format (node_exporter textfile collector).")]
-StatusCheck = Annotated[bool, typer.Option(
-    "--check", help="Exit 1 with one line per problem that needs an operator, 0 when all is well.")]
 
 
 archive_app = typer.Typer(cls=_Group, invoke_without_command=True)
@@ -277,6 +271,13 @@ def archive_restore(
         log.info("archive", f"{month}: {sum(p.rows or 0 for p in parts)} rows restored from {len(parts)} files")
 
 
+StatusJson = Annotated[bool, typer.Option("--json", help="Print the facts as one JSON object.")]
+StatusPrometheus = Annotated[bool, typer.Option(
+    "--prometheus", help="Print the facts in the Prometheus text format (node_exporter textfile collector).")]
+StatusCheck = Annotated[bool, typer.Option(
+    "--check", help="Exit 1 with one line per problem that needs an operator, 0 when all is well.")]
+
+
 @app.command()
 def status(
     ctx: typer.Context,
@@ -293,8 +294,7 @@ def status(
     """
     from csvreport import status as health
 
-    root = ctx.find_root().obj or {}
-    facts = health.gather(load_settings(home or root.get("home"), config or root.get("config")))
+    facts = health.gather(settings_for(ctx, home, config, log_file=False))
     if as_json:
         typer.echo(health.to_json(facts))
     elif prometheus:
@@ -324,8 +324,7 @@ def recover_list(ctx: typer.Context, home: HomeOption = None, config: ConfigOpti
     """
     from csvreport import recover
 
-    root = ctx.find_root().obj or {}
-    settings = load_settings(home or root.get("home"), config or root.get("config"))
+    settings = settings_for(ctx, home, config, log_file=False)
     conn = recover.require_database(settings)
     try:
         typer.echo(recover.list_text(settings, recover.quarantined_files(conn)), nl=False)
