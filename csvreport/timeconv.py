@@ -43,6 +43,8 @@ class HourTable(dict):
     a key that is not a valid local hour raises KeyError and is not stored.
     """
 
+    limit = 50_000  # hours (5.7 years) kept at most: a file of scattered dates cannot grow it without bound
+
     def __init__(self, zone: ZoneInfo):
         super().__init__()
         self.zone = zone
@@ -57,6 +59,8 @@ class HourTable(dict):
             raise KeyError(key) from None
         first = local_to_epoch(start, self.zone)
         last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
+        if len(self) >= self.limit:
+            self.clear()
         base = self[key] = first if last - first == 3599 else None
         return base
 

@@ -463,3 +463,14 @@ def test_row_loop_is_compiled_once_per_layout_and_keeps_each_files_ingestion_id(
         assert conn.execute("SELECT s.site, l.path FROM sensors s JOIN ingestion_log l ON l.id = s._ingestion_id "
                             "ORDER BY s._id").fetchall() == \
             [(f"s{i}", str(home / f"inbox/sensors/f{i}.csv")) for i in range(3)]
+
+
+def test_hour_cache_stays_bounded_and_right_after_it_is_cleared():
+    parser = TimestampParser("America/New_York")
+    parser.hours.limit = 100
+    tz = ZoneInfo("America/New_York")
+    hour = datetime(2026, 1, 1)
+    for _ in range(1000):
+        assert parser(hour.strftime("%Y-%m-%d %H:07:09")) == local_to_epoch(hour.replace(minute=7, second=9), tz)
+        assert len(parser.hours) <= 100
+        hour += timedelta(hours=7)
