@@ -65,6 +65,11 @@ class _TooManyBadRows(Exception):
     pass
 
 
+def is_blank(record: list[str]) -> bool:
+    """A blank line, or a line whose fields are all empty or spaces: not a row, not a bad row."""
+    return not any(f.strip() for f in record)
+
+
 def python_encoding(encoding: str) -> str:
     # A UTF-8 byte order mark is accepted (and dropped) whatever the spelling of utf-8.
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
@@ -78,7 +83,7 @@ def sniff_delimiter(sample: str) -> str:
     best, best_score = ",", (0, 0)
     for delimiter in CANDIDATE_DELIMITERS:
         try:
-            records = [r for r in csv.reader(lines, delimiter=delimiter) if any(f.strip() for f in r)]
+            records = [r for r in csv.reader(lines, delimiter=delimiter) if not is_blank(r)]
         except csv.Error:
             continue
         if not records or len(records[0]) < 2:
@@ -155,7 +160,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             try:
                 _insert_batches(conn, source, width, batch_rows, batches)
             except _TooManyBadRows:
-                result.rows_read += sum(1 for r in reader if any(r))
+                result.rows_read += sum(1 for r in reader if not is_blank(r))
                 first = result.bad_rows[0]
                 raise Quarantine(
                     f"more than max_bad_rows={max_bad_rows} bad rows ({result.bad_count} or more, "
@@ -200,7 +205,7 @@ def _count_rows(path: Path, encoding: str, delimiter: str) -> Optional[int]:
             reader = csv.reader(handle, delimiter=delimiter)
             if _header(reader) is None:
                 return 0
-            return sum(1 for record in reader if any(record))
+            return sum(1 for record in reader if not is_blank(record))
     except (csv.Error, OSError):
         return None
 
@@ -245,7 +250,7 @@ def _sequence(conn: sqlite3.Connection, table: str) -> int:
 
 def _header(reader: Iterator[list[str]]) -> Optional[list[str]]:
     for record in reader:
-        if any(f.strip() for f in record):
+        if not is_blank(record):
             return record
     return None
 
@@ -328,7 +333,7 @@ def _check_row(source: Source, header: list[str], plan: _Plan, ingestion_id: int
             raise _TooManyBadRows
 
     def check(fields: list[str], line: int, pending: int) -> Optional[tuple]:
-        if not any(fields):
+        if is_blank(fields):
             return None  # blank line, or a line of empty fields: not a row
         if len(fields) != width:
             bad(line, f"{len(fields)} fields where the header has {width}", fields, pending)
@@ -376,7 +381,7 @@ def _fast_loop(source: Source, header: list[str], plan: _Plan, ingestion_id: int
     only_empty = source.null_values == frozenset({""})
     body: list[str] = [f"if len(f) != {len(header)}: raise IndexError"]
     if parser is None:
-        body += ["if not any(f): raise ValueError", "ts = FALLBACK"]
+        body += ["if not ''.join(f).strip(): raise ValueError", "ts = FALLBACK"]  # blank: let check skip it
     else:
         indexes = plan.ts_indexes
         text = f"f[{indexes[0]}]" if len(indexes) == 1 else ' + " " + '.join(f"f[{i}]" for i in indexes)
