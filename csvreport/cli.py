@@ -134,7 +134,6 @@ def ingest(
             run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
 
 
-# Report commands: hourly and daily.
 @app.command()
 def hourly(
     ctx: typer.Context,
@@ -180,7 +179,6 @@ def daily(
     request = reports.day_request(settings, day, until) if day or until else None
     with recorded_run(settings, "daily", {"date": day, "until": until}, wait) as (conn, run):
         reports.daily(settings, conn, run, request)
-# End of the report commands.
 
 
 @app.command()
@@ -211,7 +209,6 @@ def send(
         log.info("send", f"{outcome.sent} workbooks mailed, {outcome.failed} not")
 
 
-# Operator commands: status, recover and init.
 
 
 archive_app = typer.Typer(cls=_Group, invoke_without_command=True)
@@ -431,7 +428,6 @@ def init(
         typer.echo(f"created {path}")
     typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest` "
                "and paste the lines of crontab.example (see docs/operations.md).")
-# End of the operator commands.
 
 
 def main() -> None:

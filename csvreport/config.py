@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -185,14 +185,30 @@ class _Parser:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{self.file}: {key}: {message}")
 
+    def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for unknown in sorted(set(table) - allowed):
+            key = f"{where}.{unknown}" if where else unknown
+            self.problem(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
     def table(self, data: Mapping[str, Any], key: str, allowed: set[str], where: str) -> Mapping[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
             self.problem(where, "must be a table")
             return {}
-        for unknown in sorted(set(value) - allowed):
-            self.problem(f"{where}.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        self.unknown_keys(value, allowed, where)
         return value
+
+    def entries(self, raw: Any, kind: str, allowed: set[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        """The tables of an array of tables such as [[sources]], their unknown keys reported."""
+        if not isinstance(raw, list):
+            self.problem(kind, f"must be an array of tables ([[{kind}]])")
+            return
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                self.problem(f"{kind}[{i}]", "must be a table")
+                continue
+            self.unknown_keys(item, allowed, f"{kind}[{i}]")
+            yield i, item
 
     def typed(self, data: Mapping[str, Any], key: str, kind: type | tuple, default: Any, where: str) -> Any:
         if key not in data:
@@ -235,8 +251,7 @@ class _Parser:
 
     def settings(self, data: Mapping[str, Any]) -> Settings:
         top = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor"}
-        for unknown in sorted(set(data) - top):
-            self.problem(unknown, f"unknown key (allowed: {', '.join(sorted(top))})")
+        self.unknown_keys(data, top, "")
         timezone = self.zone(data.get("timezone", "UTC"), "timezone")
 
         raw_paths = self.table(data, "paths", {"database", "reports", "quarantine", "logs", "archive"}, "paths")
@@ -316,20 +331,12 @@ class _Parser:
         return True
 
     def sources(self, raw: Any, default_zone: str) -> list[Source]:
-        if not isinstance(raw, list):
-            self.problem("sources", "must be an array of tables ([[sources]])")
-            return []
         allowed = {"name", "enabled", "pattern", "timestamp", "timestamp_format", "columns", "types", "key",
                    "delimiter", "encoding", "decimal", "null_values", "timezone"}
         result: list[Source] = []
         seen: set[str] = set()
-        for i, item in enumerate(raw):
+        for i, item in self.entries(raw, "sources", allowed):
             where = f"sources[{i}]"
-            if not isinstance(item, dict):
-                self.problem(where, "must be a table")
-                continue
-            for unknown in sorted(set(item) - allowed):
-                self.problem(f"{where}.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
             name = item.get("name")
             if not isinstance(name, str) or not NAME_RE.match(name):
                 self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
@@ -407,19 +414,11 @@ class _Parser:
         return result
 
     def reports(self, raw: Any, sources: Mapping[str, Source]) -> list[Report]:
-        if not isinstance(raw, list):
-            self.problem("reports", "must be an array of tables ([[reports]])")
-            return []
         allowed = {"name", "source", "group_by", "measures"}
         result: list[Report] = []
         seen: set[str] = set()
-        for i, item in enumerate(raw):
+        for i, item in self.entries(raw, "reports", allowed):
             where = f"reports[{i}]"
-            if not isinstance(item, dict):
-                self.problem(where, "must be a table")
-                continue
-            for unknown in sorted(set(item) - allowed):
-                self.problem(f"{where}.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
             name = item.get("name")
             if (not isinstance(name, str) or not name.strip() or len(name) > 24
                     or SHEET_FORBIDDEN & set(name) or name.startswith("'") or name.casefold() == "about"):
