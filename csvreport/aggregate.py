@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 from csvreport.config import Measure, Report, Settings, Source
+from csvreport import db
 from csvreport.db import quote
 from csvreport.errors import ConfigError
 
@@ -180,10 +181,6 @@ def _measure_sql(measure: Measure) -> list[str]:
     return [f"{measure.func}({column})"]
 
 
-def table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
 def aggregate(conn: sqlite3.Connection, report: Report, source: Source, window: Window) -> ReportTable:
     """The report's measures per group over the window, sorted by the group columns."""
     columns = tuple(Column(c, source.type_of(c)) for c in report.group_by) + tuple(
@@ -194,7 +191,7 @@ def aggregate(conn: sqlite3.Connection, report: Report, source: Source, window: 
     sql = f"SELECT {select}, count(*) FROM {quote(source.name)} WHERE _ts >= ? AND _ts < ?"
     if groups:
         sql += f" GROUP BY {groups} ORDER BY {groups}"
-    raw = conn.execute(sql, (window.start, window.end)).fetchall() if table_exists(conn, source.name) else []
+    raw = conn.execute(sql, (window.start, window.end)).fetchall() if db.has_table(conn, source.name) else []
     width = len(report.group_by)
     rows: list[tuple[Any, ...]] = []
     sums: list[list[Any]] = []
@@ -263,7 +260,7 @@ class SourceSummary:
 
 def source_summary(conn: sqlite3.Connection, source: Source, window: Window) -> SourceSummary:
     """Rows of the source inside the window, and how many ingestions (files) they came from."""
-    if not table_exists(conn, source.name):
+    if not db.has_table(conn, source.name):
         return SourceSummary(source.name, 0, 0)
     rows, files = conn.execute(
         f"SELECT count(*), count(DISTINCT _ingestion_id) FROM {quote(source.name)} WHERE _ts >= ? AND _ts < ?",

@@ -57,7 +57,7 @@ def migrations() -> list[Migration]:
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    if not _has_table(conn, "schema_migrations"):
+    if not has_table(conn, "schema_migrations"):
         return 0
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
@@ -65,7 +65,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def pending(conn: sqlite3.Connection) -> list[Migration]:
     """Migrations not yet applied; never writes, so `status` can use it on a read-only database."""
     applied: set[int] = set()
-    if _has_table(conn, "schema_migrations"):
+    if has_table(conn, "schema_migrations"):
         applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     return [m for m in migrations() if m.version not in applied]
 
@@ -151,7 +151,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
     return row is not None
 

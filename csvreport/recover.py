@@ -82,7 +82,7 @@ class PurgeResult:
 
 def quarantined_files(conn: sqlite3.Connection) -> list[QuarantinedFile]:
     """The files waiting in quarantine, oldest first (rows whose file an operator deleted are left out)."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ingestion_log'").fetchone():
+    if not db.has_table(conn, "ingestion_log"):
         return []
     grouped: dict[str, list[tuple]] = {}
     for row in conn.execute(
@@ -249,7 +249,7 @@ def _remove(path: Path) -> None:
 def check_purge(conn: sqlite3.Connection, ingestion_id: int) -> tuple:
     """The ingestion_log row to purge; refuses (exit 2) one that does not exist or loaded nothing live."""
     row = conn.execute("SELECT id, source, path, status, rows_loaded, changed_at FROM ingestion_log WHERE id = ?",
-                       (ingestion_id,)).fetchone() if _has_log(conn) else None
+                       (ingestion_id,)).fetchone() if db.has_table(conn, "ingestion_log") else None
     if row is None:
         raise ConfigError(f"recover purge: ingestion {ingestion_id} does not exist; the ingestion ids are in "
                           "ingestion_log (see docs/operations.md, 'A duplicate ingestion')")
@@ -265,10 +265,6 @@ def check_purge(conn: sqlite3.Connection, ingestion_id: int) -> tuple:
         raise ConfigError(f"recover purge: ingestion {ingestion_id} ({row[1]}, {row[2]}) "
                           f"{refusals.get(status, f'has status {status!r}')}; nothing purged")
     return row
-
-
-def _has_log(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='ingestion_log'").fetchone() is not None
 
 
 def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: int) -> PurgeResult:
@@ -330,7 +326,7 @@ def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
     """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
     from csvreport.ingest import sha256_of
 
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='workbooks'").fetchone():
+    if not db.has_table(conn, "workbooks"):
         return []
     damaged = []
     for ident, kind, path, sha256, size, start, end, zone in conn.execute(

@@ -22,12 +22,12 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 from csvreport import db, log
 from csvreport.aggregate import (Window, aggregate, day_window, hour_totals, hours_of_day, hours_between, local_text,
-                                 parse_hour, report_sources, source_summary, table_exists)
+                                 parse_hour, report_sources, source_summary)
 from csvreport.config import SLOT_RE, Settings
 from csvreport.errors import ConfigError
 from csvreport.runs import Run
@@ -187,7 +187,7 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
 
 
 def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, rec: Record) -> bool:
-    if not table_exists(conn, source):
+    if not db.has_table(conn, source):
         return False
     return conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? AND _ingestion_id = ? LIMIT 1",
                         (rec.start, rec.end, ingestion_id)).fetchone() is not None
@@ -245,24 +245,26 @@ def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[
 def hourly(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job] = None,
            now: Optional[float] = None) -> list[Written]:
     """Write the requested hour, or every hour that is due."""
-    _prepare(settings, conn)
-    jobs = [request] if request else _not_archived(settings, conn, due_hourly(settings, conn, time.time()
-                                                                               if now is None else now))
-    if not jobs:
-        log.info("hourly", f"nothing to write: every complete hour of the last {settings.catch_up_hours} "
-                 "has an up-to-date workbook")
-    return _mailed(settings, conn, run, [publish(settings, conn, run, job) for job in jobs])
+    return _write(settings, conn, run, request, due_hourly, now,
+                  f"nothing to write: every complete hour of the last {settings.catch_up_hours} has an "
+                  "up-to-date workbook")
 
 
 def daily(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job] = None,
           now: Optional[float] = None) -> list[Written]:
     """Write the requested day-to-date workbook, or every slot that is due."""
+    return _write(settings, conn, run, request, due_daily, now,
+                  "nothing to write: every slot of today and yesterday that is due has an up-to-date workbook")
+
+
+def _write(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job],
+           due: Callable[[Settings, sqlite3.Connection, float], list[Job]], now: Optional[float],
+           nothing_due: str) -> list[Written]:
     _prepare(settings, conn)
-    jobs = [request] if request else _not_archived(settings, conn, due_daily(settings, conn, time.time()
-                                                                             if now is None else now))
+    jobs = [request] if request else _not_archived(settings, conn, due(settings, conn,
+                                                                         time.time() if now is None else now))
     if not jobs:
-        log.info("daily", "nothing to write: every slot of today and yesterday that is due has an up-to-date "
-                 "workbook")
+        log.info(run.command, nothing_due)
     return _mailed(settings, conn, run, [publish(settings, conn, run, job) for job in jobs])
 
 

@@ -129,14 +129,10 @@ def _open(settings: Settings, database: dict[str, Any]) -> Optional[sqlite3.Conn
     return conn
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
-
-
 def _schema(conn: sqlite3.Connection, database: dict[str, Any]) -> None:
     database["schema_version"] = db.schema_version(conn)
     database["pending_migrations"] = [m.name for m in db.pending(conn)]
-    if _has_table(conn, "schema_migrations"):
+    if db.has_table(conn, "schema_migrations"):
         shipped = {m.version for m in db.migrations()}
         database["unknown_migrations"] = [
             name for version, name in conn.execute("SELECT version, name FROM schema_migrations ORDER BY version")
@@ -147,13 +143,13 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
     per_state: dict[tuple[str, str], tuple[int, int, int, Optional[str]]] = {}
     quarantined: dict[str, list[str]] = {}
     archived: dict[str, int] = {}
-    if conn is not None and _has_table(conn, "ingestion_log"):
+    if conn is not None and db.has_table(conn, "ingestion_log"):
         # One pass over ingestion_log (a row per file version, not per row).
         for source, state, files, rows, rejected, last in conn.execute(
                 "SELECT source, status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0), "
                 "max(finished_at) FROM ingestion_log GROUP BY source, status"):
             per_state[(source, state)] = (files, rows, rejected, last)
-        if _has_table(conn, "archive_parts"):
+        if db.has_table(conn, "archive_parts"):
             # Rows moved to the Parquet archive (csvreport archive) left the table, not ingestion_log.
             archived = dict(conn.execute("SELECT source, coalesce(sum(rows), 0) FROM archive_parts "
                                          "WHERE state = 'archived' GROUP BY source").fetchall())
@@ -187,7 +183,7 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
 def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source) -> tuple[int, int]:
     """Files `ingest` would look at now (same discovery, same stat-only skip), and those still settling."""
     found = find_files(settings, source)
-    if conn is None or not _has_table(conn, "seen_files"):
+    if conn is None or not db.has_table(conn, "seen_files"):
         return len(found.ready), len(found.waiting)
     pending = 0
     for candidate in found.ready:
@@ -213,7 +209,7 @@ RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at",
 
 
 def _runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    if not _has_table(conn, "run_history"):
+    if not db.has_table(conn, "run_history"):
         return []
     have = set(db.table_columns(conn, "run_history"))
     columns = [c for c in RUN_COLUMNS if c in have]
@@ -255,7 +251,7 @@ def _alive(pid: Optional[int]) -> bool:
 def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str, Any]:
     """The workbook of the latest window of each kind, as recorded when it was written."""
     newest: dict[str, Any] = {kind: None for kind in WORKBOOK_KINDS}
-    if not _has_table(conn, "workbooks"):
+    if not db.has_table(conn, "workbooks"):
         return newest  # migration 0002 still pending: nothing recorded yet
     for kind in WORKBOOK_KINDS:
         # The UNIQUE (kind, window_start, window_end) index answers this with one probe.
@@ -269,7 +265,7 @@ def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str,
 
 def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> Optional[list[dict[str, Any]]]:
     """Workbooks a plain `hourly` / `daily` would write now (missing, stale, new); the same decision, read-only."""
-    if not _has_table(conn, "workbooks"):
+    if not db.has_table(conn, "workbooks"):
         return None
     from csvreport import reports
 
