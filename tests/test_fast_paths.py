@@ -474,3 +474,18 @@ def test_hour_cache_stays_bounded_and_right_after_it_is_cleared():
         assert parser(hour.strftime("%Y-%m-%d %H:07:09")) == local_to_epoch(hour.replace(minute=7, second=9), tz)
         assert len(parser.hours) <= 100
         hour += timedelta(hours=7)
+
+
+def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_path, home):
+    # Nulls are bound as NaN (load.NULL), which SQLite stores as NULL; this pins that down.
+    write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\ntypes = { value = "real", qty = "integer" }\n'
+                 'null_values = ["", "NA"]\n')
+    source = load_settings(home, None).sources[0]
+    path = tmp_path / "nulls.csv"
+    path.write_text("ts,note,value,qty\n2026-03-28 10:00:00,,NA,\n2026-03-28 10:00:01,NA, ,NA\n"
+                    "2026-03-28 10:00:02,x,1.5,2\n", encoding="utf-8")
+    conn = sqlite3.connect(tmp_path / "nulls.sqlite3", isolation_level=None)
+    db.ensure_source_table(conn, source)
+    load.load_rows(conn, source, path, 1, TimestampParser(source.timezone), 0, 0)
+    assert conn.execute("SELECT typeof(note), typeof(value), typeof(qty), note IS NULL FROM data ORDER BY _id").fetchall() \
+        == [("null", "null", "null", 1), ("null", "null", "null", 1), ("text", "real", "integer", 0)]
