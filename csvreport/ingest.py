@@ -9,13 +9,14 @@ wholly loaded or not at all, and the next run finishes the job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from csvreport import db, log
+from csvreport import db, helper, log
 from csvreport.collect import Candidate, find_files
 from csvreport.config import Settings, Source
 from csvreport.load import LoadResult, Quarantine, load_rows
@@ -60,26 +61,35 @@ def ingest(settings: Settings, conn: sqlite3.Connection, run: Run, only: Optiona
         log.warning("ingest", f"no enabled source in {settings.config_path}: nothing to load; add a [[sources]] "
                     "table or set enabled = true")
         run.warn("no enabled source")
-    for source in sources:
-        # A dry run checks the table against the configuration but must not create or alter it.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            db.ensure_source_table(conn, source)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
-        found = find_files(settings, source)
-        for path in found.waiting:
-            log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
-                     source=source.name, file=str(path))
-        parser = timestamp_parser(source)
-        for candidate in found.ready:
-            run.add(files_seen=1)
-            outcome = ingest_file(settings, conn, run, source, candidate, parser, dry_run=dry_run, rehash=rehash)
-            if progress is not None:
-                progress(source.name, candidate.size)
-            _count(run, outcome)
+    # A dry run writes nothing at all, not even the scratch database of a shared large file.
+    with contextlib.nullcontext() if dry_run else helper.Scratch(conn, settings.paths.database) as scratch:
+        for source in sources:
+            _ingest_source(settings, conn, run, source, scratch, dry_run, rehash, progress)
+
+
+def _ingest_source(settings: Settings, conn: sqlite3.Connection, run: Run, source: Source,
+                   scratch: Optional[helper.Scratch], dry_run: bool, rehash: bool,
+                   progress: Optional[Callable[[str, int], None]]) -> None:
+    # A dry run checks the table against the configuration but must not create or alter it.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.ensure_source_table(conn, source)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("ROLLBACK" if dry_run else "COMMIT")
+    found = find_files(settings, source)
+    for path in found.waiting:
+        log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
+                 source=source.name, file=str(path))
+    parser = timestamp_parser(source)
+    for candidate in found.ready:
+        run.add(files_seen=1)
+        outcome = ingest_file(settings, conn, run, source, candidate, parser, dry_run=dry_run, rehash=rehash,
+                              scratch=scratch)
+        if progress is not None:
+            progress(source.name, candidate.size)
+        _count(run, outcome)
 
 
 def _count(run: Run, outcome: Outcome) -> None:
@@ -116,7 +126,7 @@ def _remember(conn: sqlite3.Connection, source: Source, candidate: Candidate, sh
 
 def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: Source, candidate: Candidate,
                 parser: Optional[TimestampParser], *, dry_run: bool = False, rehash: bool = False,
-                origin: Optional[Path] = None) -> Outcome:
+                origin: Optional[Path] = None, scratch: Optional[helper.Scratch] = None) -> Outcome:
     """Load one file. `origin` is set by a replay: the path the file first arrived under."""
     path = candidate.path
     shown = str(origin or path)
@@ -166,7 +176,8 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             " VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
         ).lastrowid
-        result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows)
+        result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows,
+                           scratch=scratch)
         if not _still_as_found(candidate):
             conn.execute("ROLLBACK")
             return _changed_while_read(source, shown)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import io
 import math
 import re
 import sqlite3
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from csvreport import helper
 from csvreport.config import Source
-from csvreport.db import quote
+from csvreport.db import SQL_TYPES, quote
 from csvreport.timeconv import MINUTE_SECOND, TimestampParser
 
 SAMPLE_BYTES = 64 * 1024
@@ -142,13 +144,18 @@ def _converter(kind: str, decimal: str) -> Callable[[str], object]:
 
 def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id: int,
               parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int,
-              on_progress: Optional[Callable[[int], None]] = None) -> LoadResult:
-    """Insert the rows of one file under `ingestion_id`; raise Quarantine when it cannot load."""
+              on_progress: Optional[Callable[[int], None]] = None,
+              scratch: Optional[helper.Scratch] = None) -> LoadResult:
+    """Insert the rows of one file under `ingestion_id`; raise Quarantine when it cannot load.
+
+    With a `scratch` database, a large file is shared with a helper process (`csvreport.helper`).
+    """
     sample = _read_sample(path, source)
     delimiter = source.delimiter or sniff_delimiter(sample)
     encoding = python_encoding(source.encoding)
     result = LoadResult()
     reader = None
+    shared = None
     try:
         with open(path, encoding=encoding, newline="", errors="strict") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
@@ -157,13 +164,19 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
                 raise Quarantine("the file has no header line (it holds only blank lines)")
             result.header = header
             plan = _plan(source, header, path)
-            width = len(source.columns) + 2
-            batch_rows = _batch_rows(conn, width)
-            batches = _checked_rows(reader, source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows,
-                                    result, on_progress, batch_rows)
+            rows = _Rows(reader, source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows, result,
+                         on_progress, _batch_rows(conn, len(source.columns) + 2))
             before = _sequence(conn, source.name)
             try:
-                _insert_batches(conn, source, width, batch_rows, batches)
+                if scratch is not None:
+                    shared = _share(scratch, path, source, delimiter, rows)
+                helped = False
+                if shared is not None:
+                    _insert_batches(conn, source, rows, rows.batches(stop=shared.split.lines))
+                    helped = _take_helper_rows(conn, source, rows, shared)
+                    shared.helper.cancel()
+                if not helped:  # no helper, or the parent reads on where the helper would have begun
+                    _insert_batches(conn, source, rows, rows.batches())
             except _TooManyBadRows:
                 result.rows_read += sum(1 for r in reader if not is_blank(r))
                 first = result.bad_rows[0]
@@ -171,6 +184,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
                     f"more than max_bad_rows={max_bad_rows} bad rows ({result.bad_count} or more, "
                     f"{result.rows_read} rows in all); first at line {first.line}: {first.reason}",
                     first_bad_line=first.line, rows_read=result.rows_read) from None
+            result.rows_read = result.rows_loaded + result.bad_count
             after = _sequence(conn, source.name)
             if after > before:
                 result.first_row_id, result.last_row_id = before + 1, after
@@ -188,7 +202,83 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
         if exc.rows_read is None:
             exc.rows_read = _count_rows(path, encoding, delimiter)
         raise
+    finally:
+        if shared is not None:
+            shared.helper.cancel()
     return result
+
+
+@dataclass
+class _Shared:
+    split: helper.Split
+    table: str  # in the scratch database
+    helper: helper.Helper
+
+
+def _share(scratch: helper.Scratch, path: Path, source: Source, delimiter: str, rows: "_Rows") -> Optional[_Shared]:
+    """Start a helper on the last part of a large file, or None when the file is read by one process."""
+    size = path.stat().st_size
+    if size < helper.min_bytes() or not helper.splittable(source.encoding) or not helper.usable():
+        return None
+    split = helper.find_split(path, size, source.encoding, delimiter, len(rows.header))
+    if split is None or split.lines <= rows.reader.line_num:
+        return None
+    schema = scratch.attach()
+    table = f"part_{rows.ingestion_id}"
+    # The helper decodes from the middle of the file: a byte order mark can only be at its start.
+    encoding = "utf-8" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
+
+    def work() -> LoadResult:
+        return _load_part(scratch.path, table, path, split, encoding, delimiter, rows)
+
+    return _Shared(split, f"{schema}.{quote(table)}", helper.Helper.start(work))
+
+
+def _load_part(database: Path, table: str, path: Path, split: helper.Split, encoding: str, delimiter: str,
+               rows: "_Rows") -> LoadResult:
+    """In the helper: check the rows after `split` and store the good ones in a table of the scratch database."""
+    source = rows.source
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=OFF")  # scratch: its content is worthless once the parent has copied it
+    conn.execute("PRAGMA synchronous=OFF")
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        conn.execute(f"DROP TABLE {quote(name)}")  # an earlier file's rows, already copied
+    columns = ", ".join(f"{quote(c)} {SQL_TYPES[source.type_of(c)]}" for c in source.columns)
+    conn.execute(f"CREATE TABLE {quote(table)} (_ingestion_id INTEGER, _ts INTEGER, {columns})")
+    result = LoadResult(header=rows.result.header)
+    with open(path, "rb") as raw:
+        raw.seek(split.offset)
+        with io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict") as text:
+            part = rows.on(csv.reader(text, delimiter=delimiter), result, line_base=split.lines)
+            conn.execute("BEGIN")
+            _insert_batches(conn, source, part, part.batches(), table=quote(table), verb="INSERT")
+            conn.execute("COMMIT")
+    conn.close()
+    result.rows_read = result.rows_loaded + result.bad_count
+    return result
+
+
+def _take_helper_rows(conn: sqlite3.Connection, source: Source, rows: "_Rows", shared: _Shared) -> bool:
+    """Copy the helper's rows when its part starts exactly where the parent's ended; False: read on instead."""
+    result = rows.result
+    if rows.reader.line_num != shared.split.lines:
+        return False  # a record runs across the split (a quoted field with a line break): the helper started wrong
+    part = shared.helper.result()
+    if not isinstance(part, LoadResult) or result.bad_count + part.bad_count > rows.max_bad_rows:
+        return False  # the helper failed (bad encoding, broken CSV, too many bad rows): the parent judges
+    names = _column_names(source)
+    verb = "INSERT OR REPLACE" if source.key else "INSERT OR FAIL"
+    copied = conn.execute(f"{verb} INTO main.{quote(source.name)} ({names}) SELECT {names} FROM {shared.table} "
+                          "ORDER BY rowid").rowcount
+    if copied != part.rows_loaded:
+        raise RuntimeError(f"the helper stored {part.rows_loaded} rows but {copied} were copied")
+    result.rows_loaded += part.rows_loaded
+    result.bad_count += part.bad_count
+    result.bad_rows += part.bad_rows[:max(0, rows.max_bad_rows + 1 - len(result.bad_rows))]
+    rows.merge_span(part.min_ts, part.max_ts)
+    if rows.on_progress is not None:
+        rows.on_progress(result.rows_loaded + result.bad_count)
+    return True
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
@@ -222,29 +312,41 @@ def _batch_rows(conn: sqlite3.Connection, width: int) -> int:
     return max(1, min(BATCH_ROWS, limit // width))
 
 
-def _insert_batches(conn: sqlite3.Connection, source: Source, width: int, batch_rows: int,
-                    batches: Iterator[list]) -> None:
-    """Insert flat batches of rows with multi-row INSERTs; the last, shorter batch gets its own statement.
+def _column_names(source: Source) -> str:
+    return ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
+
+
+def _insert_batches(conn: sqlite3.Connection, source: Source, rows: "_Rows", batches: Iterator[list],
+                    table: Optional[str] = None, verb: Optional[str] = None) -> None:
+    """Insert flat batches of rows with multi-row INSERTs, in file order.
 
     One statement per BATCH_ROWS rows instead of one per row: SQLite then updates the
-    AUTOINCREMENT counter and runs the statement's setup once per batch.
+    AUTOINCREMENT counter and runs the statement's setup once per batch. A shorter batch
+    (the end of a part) gets a statement of its own before the next full one.
     """
-    table = quote(source.name)
-    names = ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
+    width = rows.width
+    table = table or quote(source.name)
+    names = _column_names(source)
     row = "(" + ", ".join("?" * width) + ")"
-    verb = "INSERT OR REPLACE" if source.key else "INSERT"
-    full = batch_rows * width
-    tail: list[list] = []
+    # OR FAIL: the statement journal is not needed; a failing statement fails the whole file anyway.
+    verb = verb or ("INSERT OR REPLACE" if source.key else "INSERT OR FAIL")
+    full = rows.batch_rows * width
+    batches = iter(batches)
+    short: list[list] = []
 
     def full_batches() -> Iterator[list]:
         for batch in batches:
-            if len(batch) == full:
-                yield batch
-            else:
-                tail.append(batch)
+            if len(batch) != full:
+                short.append(batch)
+                return
+            yield batch
 
-    conn.executemany(f"{verb} INTO {table} ({names}) VALUES {', '.join([row] * batch_rows)}", full_batches())
-    for batch in tail:
+    while True:
+        conn.executemany(f"{verb} INTO {table} ({names}) VALUES {', '.join([row] * rows.batch_rows)}",
+                         full_batches())
+        if not short:
+            return
+        batch = short.pop()
         conn.execute(f"{verb} INTO {table} ({names}) VALUES {', '.join([row] * (len(batch) // width))}", batch)
 
 
@@ -289,34 +391,51 @@ def _plan(source: Source, header: list[str], path: Path) -> _Plan:
     return _Plan(indexes, converters, ts_indexes)
 
 
-def _checked_rows(reader, source: Source, header: list[str], plan: _Plan, ingestion_id: int,
-                  parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int, result: LoadResult,
-                  on_progress: Optional[Callable[[int], None]], batch_rows: int = 1) -> Iterator[list]:
-    """Yield the good rows as flat lists of `batch_rows` rows each (the last may be shorter).
+class _Rows:
+    """The checked rows of one file (or of one part of it), as flat batches for `_insert_batches`.
 
     Each row goes through a loop compiled for this file's columns (`_fast_loop`); a row it
     cannot take as it is (a bad row, a blank line, an empty or null value it does not
     handle, an unusual timestamp) goes through `_check_row`, the reference, which decides.
+    Counts, bad rows and the span of event times are kept in `result`.
     """
-    width = len(source.columns) + 2
-    check = _check_row(source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows, result, width)
-    loop = _fast_loop(source, header, plan, ingestion_id, parser, fallback_ts)
-    min_ts = max_ts = None
-    next_progress = 10000
-    for batch in loop(reader, check, batch_rows * width):
-        stamps = batch[1::width]
-        low, high = min(stamps), max(stamps)
-        if min_ts is None or low < min_ts:
-            min_ts = low
-        if max_ts is None or high > max_ts:
-            max_ts = high
-        result.rows_loaded += len(stamps)
-        if on_progress is not None and result.rows_loaded >= next_progress:
-            on_progress(result.rows_loaded + result.bad_count)
-            next_progress = result.rows_loaded + 10000
-        yield batch
-    result.rows_read = result.rows_loaded + result.bad_count
-    result.min_ts, result.max_ts = min_ts, max_ts
+
+    def __init__(self, reader, source: Source, header: list[str], plan: _Plan, ingestion_id: int,
+                 parser: Optional[TimestampParser], fallback_ts: int, max_bad_rows: int, result: LoadResult,
+                 on_progress: Optional[Callable[[int], None]], batch_rows: int, line_base: int = 0):
+        self.reader, self.source, self.header, self.plan = reader, source, header, plan
+        self.ingestion_id, self.parser, self.fallback_ts = ingestion_id, parser, fallback_ts
+        self.max_bad_rows, self.result, self.on_progress = max_bad_rows, result, on_progress
+        self.batch_rows, self.line_base = batch_rows, line_base
+        self.width = len(source.columns) + 2
+        self.check = _check_row(source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows, result,
+                                self.width)
+        self.loop = _fast_loop(source, header, plan, ingestion_id, parser, fallback_ts)
+
+    def on(self, reader, result: LoadResult, line_base: int) -> "_Rows":
+        """The same checks on another reader (the helper's part), counted in another result."""
+        return _Rows(reader, self.source, self.header, self.plan, self.ingestion_id, self.parser, self.fallback_ts,
+                     self.max_bad_rows, result, None, self.batch_rows, line_base)
+
+    def batches(self, stop: float = math.inf) -> Iterator[list]:
+        """The good rows of the records that end before physical line `stop` + 1 (all, by default)."""
+        result, width = self.result, self.width
+        next_progress = result.rows_loaded + 10000
+        for batch in self.loop(self.reader, self.check, self.batch_rows * width, stop, self.line_base):
+            stamps = batch[1::width]
+            self.merge_span(min(stamps), max(stamps))
+            result.rows_loaded += len(stamps)
+            if self.on_progress is not None and result.rows_loaded >= next_progress:
+                self.on_progress(result.rows_loaded + result.bad_count)
+                next_progress = result.rows_loaded + 10000
+            yield batch
+
+    def merge_span(self, low: Optional[int], high: Optional[int]) -> None:
+        result = self.result
+        if low is not None and (result.min_ts is None or low < result.min_ts):
+            result.min_ts = low
+        if high is not None and (result.max_ts is None or high > result.max_ts):
+            result.max_ts = high
 
 
 def _check_row(source: Source, header: list[str], plan: _Plan, ingestion_id: int,
@@ -423,20 +542,22 @@ def _fast_loop(source: Source, header: list[str], plan: _Plan, ingestion_id: int
     body.append(f"batch += (IID, ts, {', '.join(names)},)")
     inner = "\n".join("            " + line for line in body)
     code = f"""
-def loop(reader, check, batch_len):
+def loop(reader, check, batch_len, stop, base):
     batch = []
     previous = reader.line_num
     for f in reader:
         try:
 {inner}
         except Exception:
-            row = check(f, previous + 1, len(batch))
+            row = check(f, base + previous + 1, len(batch))
             if row is not None:
                 batch += row
         previous = reader.line_num
         if len(batch) >= batch_len:
             yield batch
             batch = []
+        if previous >= stop:
+            break
     if batch:
         yield batch
 """

@@ -298,10 +298,10 @@ def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(home, cli
     from csvreport import ingest as ingest_module
     real = ingest_module.load_rows
 
-    def exporter_appends_meanwhile(conn, source, file, *args):
+    def exporter_appends_meanwhile(conn, source, file, *args, **kwargs):
         with open(file, "a", encoding="utf-8") as handle:
             handle.write("2026-03-28 11:00:00,a,t,9\n")
-        return real(conn, source, file, *args)
+        return real(conn, source, file, *args, **kwargs)
 
     monkeypatch.setattr(ingest_module, "load_rows", exporter_appends_meanwhile)
     result = cli("ingest")

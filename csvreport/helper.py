@@ -1,0 +1,242 @@
+"""A second process for the second part of a large file: both cores parse and check at once.
+
+Python parses and checks CSV rows on one core. For a large file, `load_rows` forks a helper
+that parses and checks the file's last part into a scratch SQLite database beside the main
+one, while the parent does the first part; the parent then copies the helper's rows with
+one `INSERT … SELECT` (in C) into the source table, inside the file's transaction.
+
+Nothing here decides anything about rows. The helper runs the very same row loop; the
+parent uses its work only when everything lines up: the parent's own part ended exactly
+where the helper began (a record boundary, not the middle of a quoted field), the helper
+finished without error, and together they stayed within max_bad_rows. Otherwise the parent
+stops the helper and reads on itself, so every outcome (bad rows, quarantine, line numbers)
+is exactly that of the one-process load.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import os
+import pickle
+import signal
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from csvreport.errors import ConfigError
+
+MIN_BYTES = 8 * 2**20  # below this, forking and copying cost more than the second core saves
+MIN_BYTES_VARIABLE = "CSVREPORT_HELPER_MIN_BYTES"  # operators: a huge value keeps every load in one process
+HELPER_SHARE = 0.5  # of the file's bytes, for the helper (measured best: the parent copies its rows after waiting)
+SCHEMA = "csvreport_load"  # the scratch database's name on the main connection
+READ_CHUNK = 1 << 20
+CANDIDATE_WINDOW = 256 * 1024  # line starts tried after the target; none fits: one process reads the file
+PROBE_BYTES = 16 * 1024
+PROBE_RECORDS = 8
+
+
+def min_bytes() -> int:
+    """The size from which a file is shared: MIN_BYTES, or the environment's CSVREPORT_HELPER_MIN_BYTES."""
+    value = os.environ.get(MIN_BYTES_VARIABLE, "").strip()
+    if not value:
+        return MIN_BYTES
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{MIN_BYTES_VARIABLE}={value!r} in the environment: give a size in bytes, e.g. "
+                          f"{MIN_BYTES} (the default), or 1000000000000 to load every file in one process")
+    return number
+
+
+def usable() -> bool:
+    """True on a Linux machine where this process may run on two cores or more."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except OSError:
+        return False
+
+
+def splittable(encoding: str) -> bool:
+    """True when a newline byte is always a newline character: UTF-8 and the single-byte codecs.
+
+    In UTF-16 a newline is two bytes, and stateful or multibyte codecs cannot be decoded
+    from the middle of the file; those files are read by one process.
+    """
+    name = codecs.lookup(encoding).name
+    return name in ("utf-8", "ascii") or name.startswith(("iso8859-", "cp125", "latin"))
+
+
+@dataclass(frozen=True)
+class Split:
+    offset: int  # the helper starts here: just after a newline byte
+    lines: int  # physical lines before `offset`, counted as the csv reader counts them
+
+
+def find_split(path: Path, size: int, encoding: str, delimiter: str, width: int) -> Optional[Split]:
+    """Where the helper starts: a line start near (1 - HELPER_SHARE) of the file that begins a record.
+
+    A newline may sit inside a quoted field, so each line start after the target is tried
+    in turn: it is taken when the next records, parsed from there, have the header's number
+    of fields. This only makes a good guess likely; the parent checks that its own part
+    really ended there (`load._take_helper_rows`). Lines end at "\n", "\r\n" or a lone
+    "\r", as `open(newline="")` splits them, so `lines` equals the csv reader's `line_num`
+    once it has read everything before `offset`.
+    """
+    target = int(size * (1 - HELPER_SHARE))
+    with open(path, "rb") as handle:
+        lines = _count_lines(handle, target)
+        window = handle.read(CANDIDATE_WINDOW)
+    for start in (i + 1 for i in _positions(window, b"\n")):
+        if target + start >= size:
+            break
+        if _looks_like_records(window[start:start + PROBE_BYTES], encoding, delimiter, width):
+            return Split(target + start, lines + _line_ends(window[:start]))
+    return None
+
+
+def _count_lines(handle, limit: int) -> int:
+    """Line ends in the first `limit` bytes of `handle`, which is left at `limit`."""
+    count = 0
+    last = b""
+    remaining = limit
+    while remaining > 0:
+        chunk = handle.read(min(READ_CHUNK, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        count += _line_ends(chunk) - (last == b"\r" and chunk[:1] == b"\n")  # a "\r\n" cut in two is one end
+        last = chunk[-1:]
+    return count
+
+
+def _line_ends(data: bytes) -> int:
+    lf = data.count(b"\n")
+    return lf if b"\r" not in data else lf + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _positions(data: bytes, needle: bytes):
+    at = data.find(needle)
+    while at >= 0:
+        yield at
+        at = data.find(needle, at + 1)
+
+
+def _looks_like_records(probe: bytes, encoding: str, delimiter: str, width: int) -> bool:
+    text = probe.decode(encoding, errors="replace")
+    try:
+        records = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
+                                        PROBE_RECORDS + 1))[:-1]  # the last may be cut off by the probe's end
+    except csv.Error:
+        return False
+    return len(records) >= 2 and all(len(r) == width or not any(r) for r in records)
+
+
+class Scratch:
+    """The scratch database of one run, attached to the main connection on first use.
+
+    It lives beside the database (`<database>-load-<pid>`), holds one table per file being
+    shared, and is removed when the run ends; a file left by a killed run is removed by the
+    next run, which holds the lock.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, database: Path):
+        self.conn = conn
+        self.path = database.with_name(f"{database.name}-load-{os.getpid()}")
+        self.attached = False
+        for stale in database.parent.glob(f"{database.name}-load-*"):
+            stale.unlink(missing_ok=True)
+
+    def attach(self) -> str:
+        if not self.attached:
+            self.conn.execute(f"ATTACH DATABASE ? AS {SCHEMA}", (str(self.path),))
+            self.attached = True
+        return SCHEMA
+
+    def __enter__(self) -> "Scratch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.attached:
+            try:
+                self.conn.execute(f"DETACH DATABASE {SCHEMA}")
+            except sqlite3.Error:
+                pass  # still inside a transaction after a failure: the file is removed all the same
+        for suffix in ("", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+class Helper:
+    """A forked process running `work()`; its return value comes back pickled through a pipe."""
+
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+
+    @classmethod
+    def start(cls, work: Callable[[], object]) -> "Helper":
+        parent = os.getpid()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the helper: never returns
+            code = 1
+            try:
+                os.close(read_fd)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _die_with(parent)
+                payload: object = ("ok", work())
+                code = 0
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which reads on itself
+                payload = ("failed", f"{type(exc).__name__}: {exc}")
+            try:
+                with os.fdopen(write_fd, "wb") as out:
+                    pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                # Skip the interpreter's exit: the parent's connections, logs and locks are not ours.
+                os._exit(code)
+        os.close(write_fd)
+        return cls(pid, read_fd)
+
+    def result(self) -> Optional[object]:
+        """Wait for the helper; its work's value, or None when it failed."""
+        try:
+            with os.fdopen(self.fd, "rb") as pipe:
+                data = pipe.read()
+        finally:
+            self.fd = -1
+            _, status = os.waitpid(self.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0 or not data:
+            return None
+        kind, value = pickle.loads(data)
+        return value if kind == "ok" else None
+
+    def cancel(self) -> None:
+        """Stop the helper, if it still runs, and reap it."""
+        if self.fd < 0:
+            return
+        os.close(self.fd)
+        self.fd = -1
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this helper when the parent dies (Linux), so no orphan keeps working."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
