@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import glob
 import io
 import itertools
 import os
@@ -72,7 +73,7 @@ def splittable(encoding: str) -> bool:
     from the middle of the file; those files are read by one process.
     """
     name = codecs.lookup(encoding).name
-    return name in ("utf-8", "ascii") or name.startswith(("iso8859-", "cp125", "latin"))
+    return name in ("utf-8", "utf-8-sig", "ascii") or name.startswith(("iso8859-", "cp125"))
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class Scratch:
         self.conn = conn
         self.path = database.with_name(f"{database.name}-load-{os.getpid()}")
         self.attached = False
-        for stale in database.parent.glob(f"{database.name}-load-*"):
+        for stale in database.parent.glob(f"{glob.escape(database.name)}-load-*"):
             stale.unlink(missing_ok=True)
 
     def attach(self) -> str:

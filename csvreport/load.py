@@ -220,18 +220,21 @@ def _share(scratch: helper.Scratch, path: Path, source: Source, delimiter: str, 
     size = path.stat().st_size
     if size < helper.min_bytes() or not helper.splittable(source.encoding) or not helper.usable():
         return None
-    split = helper.find_split(path, size, source.encoding, delimiter, len(rows.header))
-    if split is None or split.lines <= rows.reader.line_num:
-        return None
-    schema = scratch.attach()
-    table = f"part_{rows.ingestion_id}"
     # The helper decodes from the middle of the file: a byte order mark can only be at its start.
-    encoding = "utf-8" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
+    encoding = "utf-8" if codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig") else source.encoding
+    table = f"part_{rows.ingestion_id}"
+    try:
+        split = helper.find_split(path, size, encoding, delimiter, len(rows.header))
+        if split is None or split.lines <= rows.reader.line_num:
+            return None
+        schema = scratch.attach()
 
-    def work() -> LoadResult:
-        return _load_part(scratch.path, table, path, split, encoding, delimiter, rows)
+        def work() -> LoadResult:
+            return _load_part(scratch.path, table, path, split, encoding, delimiter, rows)
 
-    return _Shared(split, f"{schema}.{quote(table)}", helper.Helper.start(work))
+        return _Shared(split, f"{schema}.{quote(table)}", helper.Helper.start(work))
+    except (OSError, sqlite3.Error):
+        return None  # no second process today (no fork, no scratch file): one process reads it all
 
 
 def _load_part(database: Path, table: str, path: Path, split: helper.Split, encoding: str, delimiter: str,

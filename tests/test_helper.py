@@ -123,14 +123,17 @@ def test_a_quoted_field_across_the_split_makes_the_parent_read_on(tmp_path, home
     assert len(stored) == 601 and stored[300][4].count("\n") == 2999
 
 
-def test_crlf_endings_and_a_byte_order_mark_are_shared_too(tmp_path, home, shared):
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_crlf_endings_a_byte_order_mark_and_single_byte_codecs_are_shared_too(tmp_path, home, shared, encoding):
     source_path = tricky_csv(tmp_path / "tricky.csv", HEADER, rows=3000)
     with open(source_path, encoding="utf-8", newline="") as handle:
         records = list(csv.reader(handle))
+    records[2000][3] = "\ufeffZeile mit BOM"  # a U+FEFF after the split: data, not a byte order mark
     path = tmp_path / "crlf.csv"
-    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+    with open(path, "w", encoding="cp1252" if encoding == "cp1252" else "utf-8-sig", newline="",
+              errors="replace") as handle:
         csv.writer(handle, lineterminator="\r\n").writerows(records)
-    load_twice(tmp_path, home, TYPED, path)
+    load_twice(tmp_path, home, TYPED + f'encoding = "{encoding}"\n', path)
     assert shared == [True]
 
 
