@@ -190,15 +190,20 @@ def test_a_wrong_threshold_in_the_environment_is_named(monkeypatch):
 def test_ingest_shares_a_large_file_and_leaves_no_scratch_behind(home, cli, shared):
     write_config(home, text=SOURCE.replace('name = "data"', 'name = "sensors"').replace(
         "inbox/data/*.csv", "inbox/sensors/*.csv").replace("max_bad_rows = 1000", "max_bad_rows = 100000") + TYPED)
-    path = tricky_csv(home / "inbox" / "sensors" / "big.csv", HEADER, rows=3000)
-    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    for name, rows in (("big1.csv", 3000), ("big2.csv", 2000)):  # the second helper clears the first's table
+        path = tricky_csv(home / "inbox" / "sensors" / name, HEADER, rows=rows)
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
     result = cli("ingest")
     assert result.exit_code == 0, result.output
-    assert shared == [True]
+    assert shared == [True, True]
     assert not list((home / "data").glob("*-load-*"))
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
-        loaded, rejected = conn.execute("SELECT rows_loaded, rows_rejected FROM ingestion_log").fetchone()
-        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == loaded > 1500 and rejected > 0
+        logged = conn.execute("SELECT id, rows_loaded, rows_rejected, first_row_id, last_row_id FROM ingestion_log "
+                              "ORDER BY id").fetchall()
+        assert len(logged) == 2 and all(rejected > 0 and last - first + 1 == loaded > 1000
+                                        for _, loaded, rejected, first, last in logged)
+        per_load = dict(conn.execute("SELECT _ingestion_id, count(*) FROM sensors GROUP BY _ingestion_id"))
+        assert per_load == {i: loaded for i, loaded, *_ in logged}
 
 
 def test_a_run_killed_while_sharing_loads_the_file_once_on_the_next_run(home):
