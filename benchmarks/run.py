@@ -199,8 +199,8 @@ def child_env(home: Path) -> dict:
     return dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(CODE))
 
 
-def csvreport(home: Path, *args: str, sample_memory: bool = False) -> Child:
-    env = child_env(home)
+def csvreport(home: Path, *args: str, sample_memory: bool = False, env: Optional[dict] = None) -> Child:
+    env = {**child_env(home), **(env or {})}
     return run_child([sys.executable, "-m", "csvreport", "--quiet", *args], env=env, sample_memory=sample_memory)
 
 
@@ -303,9 +303,10 @@ def bare_loader(path: Path) -> float:
     return run_child([sys.executable, "-c", BARE_LOADER, str(path), str(db), TYPED_TABLE]).seconds
 
 
-def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_memory: bool = False) -> Child:
+def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_memory: bool = False,
+                     env: Optional[dict] = None) -> Child:
     home = bench_home(home_name, str(path))
-    child = csvreport(home, "ingest", sample_memory=sample_memory)
+    child = csvreport(home, "ingest", sample_memory=sample_memory, env=env)
     got = loaded_rows(home)
     if got != rows:
         raise SystemExit(f"csvreport ingest loaded {got} rows of {rows}: {child.stdout[-2000:]}")
@@ -319,14 +320,17 @@ def target_ingest(args) -> None:
     path = bench_csv(rows)
     size = path.stat().st_size / 1e6
     print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), median of {args.repeat}", flush=True)
-    times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": []}
-    for _ in range(args.repeat):  # interleaved, so load from others hits all three alike
+    times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": [], "one process": []}
+    alone = {"CSVREPORT_HELPER_MIN_BYTES": str(10**15)}  # no helper process: csvreport on one core, as the shell
+    for _ in range(args.repeat):  # interleaved, so load from others hits them all alike
         times["shell"].append(shell_import(path))
         times["bare"].append(bare_loader(path))
         times["csvreport"].append(csvreport_ingest(path, rows).seconds)
-    shell, bare, ours = (statistics.median(times[k]) for k in ("shell", "bare", "csvreport"))
+        times["one process"].append(csvreport_ingest(path, rows, home_name="ingest-alone", env=alone).seconds)
+    shell, bare, ours, single = (statistics.median(times[k]) for k in ("shell", "bare", "csvreport", "one process"))
     record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows", shell, "s", note=f"{rows / shell:,.0f} rows/s"))
     record(Figure("1 ingest", "bare csv + executemany (no checks)", bare, "s", shell, "shell .import"))
+    record(Figure("1 ingest", "csvreport ingest in one process (no helper)", single, "s", shell, "shell .import"))
     record(Figure("1 ingest", "csvreport ingest (hash, checks, time zone, bookkeeping)", ours, "s", shell,
                   "shell .import", limit=2.0, note=f"{rows / ours:,.0f} rows/s"))
 
