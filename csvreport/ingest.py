@@ -20,7 +20,7 @@ from csvreport import db, helper, log
 from csvreport.collect import Candidate, find_files
 from csvreport.config import Settings, Source
 from csvreport.load import LoadResult, Quarantine, load_rows
-from csvreport.quarantine import quarantine_file, rejects_path, write_rejects
+from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
 from csvreport.runs import Run
 from csvreport.timeconv import TimestampParser
 
@@ -248,12 +248,11 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     if dry_run:
         log.warning("ingest", f"would be quarantined: {exc.reason}", source=source.name, file=shown)
         return Outcome("quarantined", rows_read=exc.rows_read, reason=exc.reason)
-    if origin is not None:
-        # A replay that fails again stays where it is, with its reason brought up to date.
-        placed, moved = candidate.path, True
-    else:
-        quarantined = quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line)
-        placed, moved = quarantined.path, quarantined.moved
+    # A replay that fails again stays where it is, with its reason brought up to date.
+    placed = candidate.path if origin is not None else \
+        quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line)
+    # Recorded before the original is removed: a run killed in between leaves the original in the
+    # drop folder, which the next run skips as known quarantined content, never an unrecorded file.
     with db.transaction(conn):
         ingestion_id = conn.execute(
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, reason, "
@@ -262,7 +261,10 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
              exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
         ).lastrowid
-        if not moved:
+    moved = origin is not None or \
+        remove_original(placed, candidate.path, source.name, sha256, exc.reason, exc.first_bad_line)
+    if not moved:
+        with db.transaction(conn):
             _remember(conn, source, candidate, sha256, ingestion_id)
     where = f"moved to {placed}" if moved else f"copied to {placed} (the drop folder is read-only)"
     log.warning("ingest", f"quarantined: {exc.reason}; {where}", source=source.name, file=shown,

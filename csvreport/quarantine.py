@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -23,12 +22,6 @@ from csvreport.load import BadRow
 
 REASON_SUFFIX = ".reason.json"
 REJECTS_SUFFIX = ".rejects.csv"
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    path: Path
-    moved: bool
 
 
 def source_folder(settings: Settings, source: str) -> Path:
@@ -67,43 +60,48 @@ def _free_name(folder: Path, name: str, sha256: str) -> Path:
 
 
 def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, reason: str,
-                    first_bad_line: Optional[int]) -> Quarantined:
-    """Copy the file into quarantine/<source>/ with its reason beside it, then remove the original
-    (or leave it, when the drop folder refuses, and say so)."""
+                    first_bad_line: Optional[int]) -> Path:
+    """Copy the file into quarantine/<source>/ with its reason beside it; the original stays.
+
+    The caller records the quarantine and then calls `remove_original`: at every moment the
+    file exists in one place at least, a copy in quarantine always has its reason beside it,
+    and a run killed before the record leaves the original to be tried again, never a
+    quarantined file that nothing remembers. Copy-then-unlink rather than rename so a drop
+    folder on another device works too.
+    """
     folder = source_folder(settings, source)
     target = _free_name(folder, path.name, sha256)
-    details = {
-        "source": source,
-        "original_path": str(path),
-        "sha256": sha256,
-        "reason": reason,
-        "first_bad_line": first_bad_line,
-        "time": utcnow(),
-    }
-    # Copy, write the reason, then remove the original: at every moment the file exists in one
-    # place at least, and a copy in quarantine always has its reason beside it. Copy-then-unlink
-    # rather than rename so a drop folder on another device works too. A failed copy is an error
-    # (the quarantine folder must be writable); a refused unlink means a read-only drop folder:
-    # the copy stays and the caller remembers the original.
     try:
         if not _same_content(target, sha256):
             tmp = target.with_name(target.name + ".tmp")
             shutil.copy2(path, tmp)
             os.replace(tmp, target)
-        _write_reason(target, {**details, "moved": True})
+        _write_reason(target, {**_details(source, path, sha256, reason, first_bad_line), "moved": True})
     except OSError as exc:
         raise CsvReportError(
             f"cannot put {path} into quarantine ({target}): {exc.strerror or exc}; make {folder} writable for "
             f"the user running csvreport and check the free disk space (the file was left where it is)") from None
+    return target
+
+
+def remove_original(target: Path, path: Path, source: str, sha256: str, reason: str,
+                    first_bad_line: Optional[int]) -> bool:
+    """Remove the original of a recorded quarantine; False (and said in the reason file) when the
+    drop folder refuses: the copy stays and the caller remembers the original."""
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
         note = {} if isinstance(exc, PermissionError) else {"note": f"could not remove the original: {exc}"}
-        _write_reason(target, {**details, "moved": False, **note})
-        return Quarantined(target, False)
-    return Quarantined(target, True)
+        _write_reason(target, {**_details(source, path, sha256, reason, first_bad_line), "moved": False, **note})
+        return False
+    return True
+
+
+def _details(source: str, path: Path, sha256: str, reason: str, first_bad_line: Optional[int]) -> dict:
+    return {"source": source, "original_path": str(path), "sha256": sha256, "reason": reason,
+            "first_bad_line": first_bad_line, "time": utcnow()}
 
 
 def _write_reason(target: Path, details: dict) -> None:

@@ -292,6 +292,31 @@ def test_quarantine_names_never_collide_and_a_crashed_copy_is_reused(home, cli):
     assert [r["quarantine_path"] for r in log_rows(home)] == [str(leftover), str(leftover.parent / f"a.{tag}.csv")]
 
 
+def test_a_run_killed_between_recording_a_quarantine_and_removing_the_original_loses_no_record(
+        home, cli, monkeypatch):
+    bad = write_csv(inbox(home) / "bad.csv", HEADER + "2026-03-28 10:00:00,a,t\n")
+    from csvreport import ingest as ingest_module
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*args):
+        raise Killed  # the process ends here: the record is committed, the original not yet removed
+
+    real = ingest_module.remove_original
+    monkeypatch.setattr(ingest_module, "remove_original", killed)
+    with pytest.raises(Killed):
+        cli("ingest")
+    monkeypatch.setattr(ingest_module, "remove_original", real)
+    assert [(r["path"], r["status"]) for r in log_rows(home)] == [(str(bad), "quarantined")]
+    assert bad.exists() and (home / "quarantine" / "sensors" / "bad.csv.reason.json").exists()
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert "skipped: this content was quarantined before" in result.output
+    assert [r["status"] for r in log_rows(home)] == ["quarantined"]  # recorded once, rows counted once
+    assert "bad.csv" in cli("recover", "list").output
+
+
 @pytest.mark.parametrize("content", [rows_text(3), HEADER + "2026-03-28 10:00:00,a,t,not a number\n"])
 def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(home, cli, monkeypatch, content):
     path = write_csv(inbox(home) / "a.csv", content)
