@@ -312,7 +312,7 @@ def _remove_files(*paths: Path) -> None:
         path.unlink(missing_ok=True)
     folder = paths[0].parent
     _fsync_dir(folder)
-    for empty in (folder, folder.parent):  # month=MM, then year=YYYY
+    for empty in (folder, folder.parent, folder.parent.parent):  # month=MM, year=YYYY, then the source's folder
         try:
             empty.rmdir()
         except OSError:

@@ -171,7 +171,7 @@ def test_archive_then_restore_gives_back_every_row_and_value(loaded, cli):
     assert table_rows(home, "meters") == meters  # without --source a restore takes every source's month
     assert parquet_files(home) == [] and parquet_files(home, "meters") == []
     assert [st for _, _, st, _ in parts(home)] == ["restored"] * 5
-    assert not (home / "archive" / "sensors" / "year=2026").exists()
+    assert not (home / "archive" / "sensors").exists() and not (home / "archive" / "meters").exists()
 
 
 def test_restore_source_narrows_and_a_month_not_archived_is_refused(loaded, cli):
