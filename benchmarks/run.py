@@ -460,7 +460,7 @@ if loop == "parse":  # the csv module alone: read and split every record, nothin
     print(time.perf_counter() - started, count)
     sys.exit()
 if loop == "no-insert":  # parse and check every row, insert nothing
-    load._insert_batches = lambda conn, source, rows, batches, **kw: [None for _ in batches]
+    load._insert_batches = lambda conn, rows, batches, **kw: [None for _ in batches]
 database = home / "choice.sqlite3"
 for suffix in ("", "-wal", "-shm"):
     Path(str(database) + suffix).unlink(missing_ok=True)

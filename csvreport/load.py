@@ -172,11 +172,11 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
                     shared = _share(scratch, path, source, delimiter, rows)
                 helped = False
                 if shared is not None:
-                    _insert_batches(conn, source, rows, rows.batches(stop=shared.split.lines))
-                    helped = _take_helper_rows(conn, source, rows, shared)
-                    shared.helper.cancel()
+                    _insert_batches(conn, rows, rows.batches(stop=shared.split.lines))
+                    helped = _take_helper_rows(conn, rows, shared)
+                    shared.process.cancel()
                 if not helped:  # no helper, or the parent reads on where the helper would have begun
-                    _insert_batches(conn, source, rows, rows.batches())
+                    _insert_batches(conn, rows, rows.batches())
             except _TooManyBadRows:
                 result.rows_read += sum(1 for r in reader if not is_blank(r))
                 first = result.bad_rows[0]
@@ -204,7 +204,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
         raise
     finally:
         if shared is not None:
-            shared.helper.cancel()
+            shared.process.cancel()
     return result
 
 
@@ -212,7 +212,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
 class _Shared:
     split: helper.Split
     table: str  # in the scratch database
-    helper: helper.Helper
+    process: helper.Helper
 
 
 def _share(scratch: helper.Scratch, path: Path, source: Source, delimiter: str, rows: "_Rows") -> Optional[_Shared]:
@@ -254,19 +254,19 @@ def _load_part(database: Path, table: str, path: Path, split: helper.Split, enco
         with io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict") as text:
             part = rows.on(csv.reader(text, delimiter=delimiter), result, line_base=split.lines)
             conn.execute("BEGIN")
-            _insert_batches(conn, source, part, part.batches(), table=quote(table), verb="INSERT")
+            _insert_batches(conn, part, part.batches(), table=quote(table), verb="INSERT")
             conn.execute("COMMIT")
     conn.close()
     result.rows_read = result.rows_loaded + result.bad_count
     return result
 
 
-def _take_helper_rows(conn: sqlite3.Connection, source: Source, rows: "_Rows", shared: _Shared) -> bool:
+def _take_helper_rows(conn: sqlite3.Connection, rows: "_Rows", shared: _Shared) -> bool:
     """Copy the helper's rows when its part starts exactly where the parent's ended; False: read on instead."""
-    result = rows.result
+    source, result = rows.source, rows.result
     if rows.reader.line_num != shared.split.lines:
         return False  # a record runs across the split (a quoted field with a line break): the helper started wrong
-    part = shared.helper.result()
+    part = shared.process.result()
     if not isinstance(part, LoadResult) or result.bad_count + part.bad_count > rows.max_bad_rows:
         return False  # the helper failed (bad encoding, broken CSV, too many bad rows): the parent judges
     names = _column_names(source)
@@ -319,7 +319,7 @@ def _column_names(source: Source) -> str:
     return ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
 
 
-def _insert_batches(conn: sqlite3.Connection, source: Source, rows: "_Rows", batches: Iterator[list],
+def _insert_batches(conn: sqlite3.Connection, rows: "_Rows", batches: Iterator[list],
                     table: Optional[str] = None, verb: Optional[str] = None) -> None:
     """Insert flat batches of rows with multi-row INSERTs, in file order.
 
@@ -327,7 +327,7 @@ def _insert_batches(conn: sqlite3.Connection, source: Source, rows: "_Rows", bat
     AUTOINCREMENT counter and runs the statement's setup once per batch. A shorter batch
     (the end of a part) gets a statement of its own before the next full one.
     """
-    width = rows.width
+    source, width = rows.source, rows.width
     table = table or quote(source.name)
     names = _column_names(source)
     row = "(" + ", ".join("?" * width) + ")"
@@ -503,8 +503,8 @@ def _fast_loop(source: Source, header: list[str], plan: _Plan, ingestion_id: int
     converts by the same rule. Anything else raises inside the loop and goes to `check`.
     The generated code holds only positions and names of helpers, never text from a file.
     """
-    helpers: dict[str, object] = {"NULL": NULL, "FLOAT": float, "INT": int, "NULLS": source.null_values, "IID": ingestion_id,
-                                  "FALLBACK": fallback_ts}
+    helpers: dict[str, object] = {"NULL": NULL, "FLOAT": float, "INT": int, "NULLS": source.null_values,
+                                  "IID": ingestion_id, "FALLBACK": fallback_ts}
     only_empty = source.null_values == frozenset({""})
     body: list[str] = [f"if len(f) != {len(header)}: raise IndexError"]
     if parser is None:
