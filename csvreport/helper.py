@@ -66,14 +66,18 @@ def usable() -> bool:
         return False
 
 
-def splittable(encoding: str) -> bool:
-    """True when a newline byte is always a newline character: UTF-8 and the single-byte codecs.
+def part_encoding(encoding: str) -> Optional[str]:
+    """How the helper decodes its part, or None when a file in `encoding` cannot be split.
 
+    A newline byte is always a newline character in UTF-8 and the single-byte codecs; a
+    byte order mark can only be at the start of the file, so "utf-8-sig" becomes "utf-8".
     In UTF-16 a newline is two bytes, and stateful or multibyte codecs cannot be decoded
     from the middle of the file; those files are read by one process.
     """
     name = codecs.lookup(encoding).name
-    return name in ("utf-8", "utf-8-sig", "ascii") or name.startswith(("iso8859-", "cp125"))
+    if name in ("utf-8", "utf-8-sig"):
+        return "utf-8"
+    return encoding if name == "ascii" or name.startswith(("iso8859-", "cp125")) else None
 
 
 @dataclass(frozen=True)

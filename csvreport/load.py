@@ -218,10 +218,9 @@ class _Shared:
 def _share(scratch: helper.Scratch, path: Path, source: Source, delimiter: str, rows: "_Rows") -> Optional[_Shared]:
     """Start a helper on the last part of a large file, or None when the file is read by one process."""
     size = path.stat().st_size
-    if size < helper.min_bytes() or not helper.splittable(source.encoding) or not helper.usable():
+    encoding = helper.part_encoding(source.encoding)
+    if size < helper.min_bytes() or encoding is None or not helper.usable():
         return None
-    # The helper decodes from the middle of the file: a byte order mark can only be at its start.
-    encoding = "utf-8" if codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig") else source.encoding
     table = f"part_{rows.ingestion_id}"
     try:
         split = helper.find_split(path, size, encoding, delimiter, len(rows.header))
