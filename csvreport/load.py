@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional
 from csvreport import helper
 from csvreport.config import Source
 from csvreport.db import SQL_TYPES, quote
-from csvreport.timeconv import MINUTE_SECOND, TimestampParser
+from csvreport.timeconv import TimestampParser
 
 SAMPLE_BYTES = 64 * 1024
 BATCH_ROWS = 64  # rows per INSERT statement; measured best between 16 and 256 (docs/performance.md)
@@ -512,11 +512,11 @@ def _fast_loop(source: Source, header: list[str], plan: _Plan, ingestion_id: int
         indexes = plan.ts_indexes
         text = f"f[{indexes[0]}]" if len(indexes) == 1 else ' + " " + '.join(f"f[{i}]" for i in indexes)
         body.append(f"t = {text}")
-        if parser.fmt is None:
-            helpers.update(HOURS=parser.hours, MINUTE_SECOND=MINUTE_SECOND, SLOW_TS=parser.parse)
+        fast = parser.fast_expression("t")
+        if fast is not None:
+            helpers.update(HOURS=parser.hours, MINUTE_SECOND=parser.minute_second, SLOW_TS=parser.full)
             # An hour cached as None (offset shift inside it) or an unusual shape: the full parser.
-            body += ["try: ts = HOURS[t[:14]] + MINUTE_SECOND[t[14:]]",
-                     "except (KeyError, TypeError): ts = SLOW_TS(t)"]
+            body += [f"try: ts = {fast}", "except (KeyError, TypeError): ts = SLOW_TS(t)"]
         else:
             helpers["PARSE"] = parser.parse
             body.append("ts = PARSE(t)")

@@ -279,7 +279,8 @@ def test_dst_rules_of_the_spec_in_the_fast_path():
 
 @pytest.mark.parametrize("text", ["2026-03-28 24:00:00", "2026-02-30 10:00:00", "2026-03-28 10:60:00",
                                   "2026-03-28 10:00:60", "+202-03-28 10:00:00", "2026-03-28 1a:00:00",
-                                  "2026-03-28x10:00:00", "2026-03-28 10:00:00x", "2026-03-28 10:00:0"])
+                                  "2026-03-28x10:00:00", "2026-03-28 10:00:00x", "2026-03-28 10:00:0",
+                                  "２０２６-03-28 10:00:05", "٢٠٢٦-٠٣-٢٨ ١٠:٠٠:٠٠"])  # only ASCII digits are a date
 def test_fast_path_refuses_what_the_full_parser_refuses(text):
     parser = TimestampParser("Europe/Berlin")
     with pytest.raises(ValueError) as raised:
@@ -292,7 +293,7 @@ def test_fast_path_accepts_what_the_full_parser_accepts():
     parser = TimestampParser("Europe/Berlin")
     reference = local_to_epoch(datetime(2026, 3, 28, 10, 0, 5), ZoneInfo("Europe/Berlin"))
     for text in ("2026-03-28 10:00:05", "2026-03-28T10:00:05", " 2026-03-28 10:00:05 ", "2026-03-28 10:00:05.9",
-                 "２０２６-03-28 10:00:05", "2026-03-28 09:00:05Z", "2026-03-28 10:00:05+01:00"):
+                 "2026-03-28 09:00:05Z", "2026-03-28 10:00:05+01:00"):
         assert parser(text) == reference, text
 
 
