@@ -52,6 +52,43 @@ METRICS = ["temperature", "humidity", "pressure", "co2", "voltage", "current"]
 STATUSES = ["ok", "ok", "ok", "ok", "warn", "error"]
 
 
+@dataclass(frozen=True)
+class Spelling:
+    """How a file spells its event times: the same rows, other bytes, another configuration."""
+
+    name: str
+    shown: str  # for the table
+    fmt: str  # strftime of the file's timestamp field(s)
+    timestamp_format: Optional[str] = None  # the source's timestamp_format
+    joined: bool = False  # date and time in two columns: timestamp = ["date", "time"]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["date", "time", *COLUMNS[1:]] if self.joined else COLUMNS
+
+    def cells(self, moment: datetime) -> list[str]:
+        if self.joined:
+            return [moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S")]
+        return [moment.strftime(self.fmt)]
+
+
+SPELLINGS = {s.name: s for s in (
+    Spelling("iso", "2026-11-01 00:00:00, no timestamp_format", "%Y-%m-%d %H:%M:%S"),
+    Spelling("iso-format", '2026-11-01 00:00:00, "%Y-%m-%d %H:%M:%S"', "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"),
+    Spelling("day-first", '01.11.2026 00:00:00, "%d.%m.%Y %H:%M:%S"', "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S"),
+    Spelling("us-12h", '11/01/2026 12:00:00 AM, "%m/%d/%Y %I:%M:%S %p"', "%m/%d/%Y %I:%M:%S %p",
+             "%m/%d/%Y %I:%M:%S %p"),
+    Spelling("joined", '2026-11-01,00:00:00, timestamp = ["date", "time"]', "", joined=True),
+)}
+ISO = SPELLINGS["iso"]
+
+
+def typed_table(spelling: Spelling) -> str:
+    """The shell's target table for a spelling: the same types as csvreport's, one column per field."""
+    stamps = "date TEXT, time TEXT" if spelling.joined else "timestamp TEXT"
+    return TYPED_TABLE.replace("timestamp TEXT", stamps)
+
+
 # ---------------------------------------------------------------- results table
 
 @dataclass
@@ -210,9 +247,12 @@ def median_time(repeat: int, fn: Callable[[], float]) -> float:
 
 # ---------------------------------------------------------------- data
 
-def bench_csv(rows: int) -> Path:
-    """A seeded export of `rows` rows: quotes, embedded newlines, non-ASCII; ~80 bytes a row."""
-    path = WORK / f"bench_{rows}.csv"
+def bench_csv(rows: int, spelling: Spelling = ISO) -> Path:
+    """A seeded export of `rows` rows: quotes, embedded newlines, non-ASCII; ~80 bytes a row.
+
+    Every spelling holds the same rows; only the bytes of the event times differ.
+    """
+    path = WORK / (f"bench_{rows}.csv" if spelling is ISO else f"bench_{rows}_{spelling.name}.csv")
     if path.exists():
         return path
     WORK.mkdir(parents=True, exist_ok=True)
@@ -222,18 +262,19 @@ def bench_csv(rows: int) -> Path:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer.writerow(spelling.columns)
         base = START
         for i in range(rows):
-            stamp = (base + timedelta(seconds=int(i * step))).strftime("%Y-%m-%d %H:%M:%S")
-            writer.writerow((stamp, f"site-{rng.randrange(40):02d}", f"dev-{rng.randrange(2000):04d}-{rng.randrange(100):02d}",
+            stamp = spelling.cells(base + timedelta(seconds=int(i * step)))
+            writer.writerow((*stamp, f"site-{rng.randrange(40):02d}", f"dev-{rng.randrange(2000):04d}-{rng.randrange(100):02d}",
                              rng.choice(METRICS), f"{rng.uniform(-40, 120):.4f}", rng.randrange(1000),
                              rng.choice(STATUSES), rng.choice(NOTES)))
     os.replace(tmp, path)
     return path
 
 
-def bench_home(name: str, pattern: str, fresh: bool = True) -> Path:
+def bench_home(name: str, pattern: str, fresh: bool = True, spelling: Spelling = ISO, catch_up_hours: int = 24,
+               group_by: tuple[str, ...] = ("site", "device")) -> Path:
     home = WORK / name
     if fresh and home.exists():
         shutil.rmtree(home)
@@ -248,14 +289,15 @@ def bench_home(name: str, pattern: str, fresh: bool = True) -> Path:
         [[sources]]
         name = "bench"
         pattern = "{pattern}"
-        timestamp = "timestamp"
-        columns = {COLUMNS!r}
+        timestamp = {'["date", "time"]' if spelling.joined else '"timestamp"'}
+        {f'timestamp_format = "{spelling.timestamp_format}"' if spelling.timestamp_format else ""}
+        columns = {spelling.columns!r}
         types = {{ value = "real", qty = "integer" }}
 
         [[reports]]
         name = "by_device"
         source = "bench"
-        group_by = ["site", "device"]
+        group_by = {list(group_by)!r}
         [reports.measures]
         readings = "count"
         value_sum = "sum:value"
@@ -263,6 +305,9 @@ def bench_home(name: str, pattern: str, fresh: bool = True) -> Path:
         value_min = "min:value"
         value_max = "max:value"
         qty_sum = "sum:qty"
+
+        [hourly]
+        catch_up_hours = {catch_up_hours}
         """).replace("'", '"'), encoding="utf-8")
     return home
 
@@ -274,10 +319,10 @@ def loaded_rows(home: Path, table: str = "bench") -> int:
 
 # ---------------------------------------------------------------- loaders
 
-def shell_import(path: Path) -> float:
+def shell_import(path: Path, spelling: Spelling = ISO) -> float:
     db = WORK / "shell.sqlite3"
     db.unlink(missing_ok=True)
-    script = f"{TYPED_TABLE};\n.import --csv --skip 1 '{path}' bench\n"
+    script = f"{typed_table(spelling)};\n.import --csv --skip 1 '{path}' bench\n"
     child = run_child(["sqlite3", str(db)], stdin=script)
     if child.stderr.strip():
         raise SystemExit(f"sqlite3 .import complained: {child.stderr[:500]}")
@@ -304,8 +349,8 @@ def bare_loader(path: Path) -> float:
 
 
 def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_memory: bool = False,
-                     env: Optional[dict] = None) -> Child:
-    home = bench_home(home_name, str(path))
+                     env: Optional[dict] = None, spelling: Spelling = ISO) -> Child:
+    home = bench_home(home_name, str(path), spelling=spelling)
     child = csvreport(home, "ingest", sample_memory=sample_memory, env=env)
     got = loaded_rows(home)
     if got != rows:
@@ -317,22 +362,31 @@ def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_me
 
 def target_ingest(args) -> None:
     rows = args.rows
-    path = bench_csv(rows)
-    size = path.stat().st_size / 1e6
-    print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), median of {args.repeat}", flush=True)
-    times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": [], "one process": []}
     alone = {"CSVREPORT_HELPER_MIN_BYTES": str(10**15)}  # no helper process: csvreport on one core, as the shell
-    for _ in range(args.repeat):  # interleaved, so load from others hits them all alike
-        times["shell"].append(shell_import(path))
-        times["bare"].append(bare_loader(path))
-        times["csvreport"].append(csvreport_ingest(path, rows).seconds)
-        times["one process"].append(csvreport_ingest(path, rows, home_name="ingest-alone", env=alone).seconds)
-    shell, bare, ours, single = (statistics.median(times[k]) for k in ("shell", "bare", "csvreport", "one process"))
-    record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows", shell, "s", note=f"{rows / shell:,.0f} rows/s"))
-    record(Figure("1 ingest", "bare csv + executemany (no checks)", bare, "s", shell, "shell .import"))
-    record(Figure("1 ingest", "csvreport ingest in one process (no helper)", single, "s", shell, "shell .import"))
-    record(Figure("1 ingest", "csvreport ingest (hash, checks, time zone, bookkeeping)", ours, "s", shell,
-                  "shell .import", limit=2.0, note=f"{rows / ours:,.0f} rows/s"))
+    for spelling in args.spellings:
+        path = bench_csv(rows, spelling)
+        size = path.stat().st_size / 1e6
+        print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), times {spelling.shown}, median of {args.repeat}",
+              flush=True)
+        times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": [], "one process": []}
+        for _ in range(args.repeat):  # interleaved, so load from others hits them all alike
+            times["shell"].append(shell_import(path, spelling))
+            if spelling is ISO:
+                times["bare"].append(bare_loader(path))
+            times["csvreport"].append(csvreport_ingest(path, rows, spelling=spelling).seconds)
+            times["one process"].append(csvreport_ingest(path, rows, home_name="ingest-alone", env=alone,
+                                                         spelling=spelling).seconds)
+        shell, ours, single = (statistics.median(times[k]) for k in ("shell", "csvreport", "one process"))
+        tag = f" [{spelling.shown}]"
+        record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows{tag}", shell, "s",
+                      note=f"{rows / shell:,.0f} rows/s"))
+        if times["bare"]:
+            record(Figure("1 ingest", "bare csv + executemany (no checks)", statistics.median(times["bare"]), "s",
+                          shell, "shell .import"))
+        record(Figure("1 ingest", f"csvreport ingest in one process (no helper){tag}", single, "s", shell,
+                      "shell .import", limit=2.0))
+        record(Figure("1 ingest", f"csvreport ingest (hash, checks, time zone, bookkeeping){tag}", ours, "s", shell,
+                      "shell .import", limit=1.5, note=f"{rows / ours:,.0f} rows/s"))
 
 
 def target_memory(args) -> None:
@@ -570,11 +624,18 @@ def bench_db(rows: int) -> Path:
     by them has 2,400 rows.
     """
     home = WORK / f"db_{rows}"
-    database = home / "data" / "csvreport.sqlite3"
     if (home / "complete").exists():
         return home
     print(f"  building a database of {rows:,} rows (once; kept in {home.relative_to(REPO)})", flush=True)
     bench_home(home.name, str(WORK / "no_files" / "*.csv"))
+    fill_db(home, rows, DB_START)
+    (home / "complete").touch()
+    return home
+
+
+def fill_db(home: Path, rows: int, start: int) -> None:
+    """Load `rows` rows (100,000 a day from epoch `start`) and their ingestion_log into the home's database."""
+    database = home / "data" / "csvreport.sqlite3"
     csvreport(home, "ingest")  # migrations and the source table, as in production
     files = -(-rows // ROWS_PER_FILE)
     with sqlite3.connect(database, isolation_level=None) as conn:
@@ -595,14 +656,12 @@ def bench_db(rows: int) -> Path:
             " CASE i % 6 WHEN 0 THEN 'temperature' WHEN 1 THEN 'humidity' WHEN 2 THEN 'pressure' WHEN 3 THEN 'co2' "
             " WHEN 4 THEN 'voltage' ELSE 'current' END, (i * 7919 % 160000) / 1000.0 - 40, i % 1000, "
             " CASE WHEN i % 50 = 0 THEN 'warn' ELSE 'ok' END, CASE WHEN i % 7 = 0 THEN 'geprüft' END FROM r",
-            (rows - 1, ROWS_PER_FILE, DB_START, DB_START))
+            (rows - 1, ROWS_PER_FILE, start, start))
         conn.execute("UPDATE ingestion_log SET min_ts = (SELECT min(_ts) FROM bench WHERE _id BETWEEN first_row_id "
                      "AND last_row_id), max_ts = (SELECT max(_ts) FROM bench WHERE _id BETWEEN first_row_id "
                      "AND last_row_id)")
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    (home / "complete").touch()
-    return home
 
 
 SAVE_TIMER = """
@@ -652,8 +711,43 @@ def target_reports(args) -> None:
                   t_day, "s", limit=3.0, note=f"workbook save {statistics.median(saves):.2f} s" if saves else ""))
 
 
+WEEK_HOURS = 168
+
+
+def target_week(args) -> None:
+    """A plain `hourly` after a week without runs: every hour of the catch-up range gets its workbook."""
+    now = time.time()
+    end = int(now // 3600 * 3600)  # the last complete hour ends here
+    start = end - (WEEK_HOURS + 1) * 3600  # the range starts inside this hour unless the run starts at :00
+    rows = (WEEK_HOURS + 1) * ROWS_PER_DAY // 24
+    template = bench_home("week-template", str(WORK / "no_files" / "*.csv"), catch_up_hours=WEEK_HOURS,
+                          group_by=tuple(args.week_group_by))
+    print(f"week: {rows:,} rows over the last {WEEK_HOURS} hours, a plain `hourly` with catch_up_hours = "
+          f"{WEEK_HOURS}, report grouped by {', '.join(args.week_group_by)}; median of {args.repeat}", flush=True)
+    fill_db(template, rows, start)
+    times, counts = [], []
+    for _ in range(args.repeat):
+        home = WORK / "week"
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(template, home)
+        (home / "config" / "settings.toml").write_text(
+            (template / "config" / "settings.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        times.append(csvreport(home, "hourly").seconds)
+        counts.append(sum(1 for _ in (home / "reports").rglob("*.xlsx")))
+    if min(counts) < WEEK_HOURS - 1:  # the complete hours of the last 168: 167, or 168 at :00 sharp
+        raise SystemExit(f"a plain hourly wrote {min(counts)} workbooks where {WEEK_HOURS - 1} were due")
+    with sqlite3.connect(template / "data" / "csvreport.sqlite3") as conn:
+        groups = conn.execute(f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(args.week_group_by)} FROM bench "
+                              "WHERE _ts >= ? AND _ts < ?)", (start, start + 3600)).fetchone()[0]
+    shutil.rmtree(template)
+    record(Figure("6 catch-up", f"plain `hourly` after {WEEK_HOURS} hours without runs: {min(counts)} workbooks "
+                  f"of {groups} rows ({ROWS_PER_DAY // 24:,} rows an hour)", statistics.median(times), "s",
+                  limit=5.0, note=f"{statistics.median(times) / min(counts) * 1000:.0f} ms a workbook"))
+
+
 TARGETS = {"ingest": target_ingest, "memory": target_memory, "skip": target_skip, "reports": target_reports,
-           "imports": target_imports, "choices": target_choices}
+           "imports": target_imports, "choices": target_choices,
+           "week": target_week}
 
 
 def main() -> None:
@@ -662,6 +756,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a check that it all works, in a minute")
     parser.add_argument("--rows", type=int, help="rows of the ingest file (default 1,000,000)")
     parser.add_argument("--repeat", type=int, help="runs per measurement; the median is shown (default 3)")
+    parser.add_argument("--spellings", help=f"comma-separated timestamp spellings for the ingest target, among "
+                        f"{', '.join(SPELLINGS)} (default: all)")
+    parser.add_argument("--week-group-by", default="site", help="the hourly report's group_by in the week "
+                        "target, comma-separated (default: site, 40 rows a workbook)")
     parser.add_argument("--code", type=Path, help="import csvreport from this folder (e.g. an older version "
                         "unpacked with `git archive`) to measure it the same way")
     args = parser.parse_args()
@@ -669,6 +767,12 @@ def main() -> None:
         global CODE
         CODE = args.code.resolve()
     quick = args.quick
+    names = [n.strip() for n in (args.spellings or ",".join(SPELLINGS)).split(",") if n.strip()]
+    if set(names) - set(SPELLINGS):
+        parser.error(f"unknown spelling(s) {', '.join(sorted(set(names) - set(SPELLINGS)))}; "
+                     f"choose among {', '.join(SPELLINGS)}")
+    args.spellings = [SPELLINGS[n] for n in names]
+    args.week_group_by = [c.strip() for c in args.week_group_by.split(",") if c.strip()]
     args.rows = args.rows or (50_000 if quick else 1_000_000)
     args.repeat = args.repeat or (1 if quick else 3)
     args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
