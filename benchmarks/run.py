@@ -480,13 +480,13 @@ def target_imports(args) -> None:
 CHOICE_RUN = """
 import sys, time, sqlite3
 from pathlib import Path
-from csvreport import db, load
+from csvreport import db, insert, load, rowloop
 from csvreport.config import load_settings
 from csvreport.timeconv import TimestampParser
 
 home, data, loop, batch = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 source = load_settings(home, None).sources[0]
-load.BATCH_ROWS = batch
+insert.BATCH_ROWS = batch
 if loop == "reference":
     def reference_loop(*args):
         # Every row through the reference check, as before the compiled loop existed.
@@ -505,7 +505,7 @@ if loop == "reference":
             if batch:
                 yield batch
         return rows
-    load._fast_loop = reference_loop
+    rowloop.compile_loop = reference_loop
 if loop == "parse":  # the csv module alone: read and split every record, nothing else
     import csv
     started = time.perf_counter()
@@ -514,7 +514,7 @@ if loop == "parse":  # the csv module alone: read and split every record, nothin
     print(time.perf_counter() - started, count)
     sys.exit()
 if loop == "no-insert":  # parse and check every row, insert nothing
-    load._insert_batches = lambda conn, rows, batches, **kw: [None for _ in batches]
+    load.insert_batches = lambda conn, rows, batches, **kw: [None for _ in batches]
 database = home / "choice.sqlite3"
 for suffix in ("", "-wal", "-shm"):
     Path(str(database) + suffix).unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """A second process for the second part of a large file: both cores parse and check at once.
 
-Python parses and checks CSV rows on one core. For a large file, `load_rows` forks a helper
+Python parses and checks CSV rows on one core. For a large file, `load.load_rows` forks a helper
 that parses and checks the file's last part into a scratch SQLite database beside the main
 one, while the parent does the first part; the parent then copies the helper's rows with
 one `INSERT … SELECT` (in C) into the source table, inside the file's transaction.
@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from csvreport.config import Source
+from csvreport.db import SQL_TYPES, quote
 from csvreport.errors import ConfigError
+from csvreport.insert import column_names, insert_batches
+from csvreport.rowloop import Rows
+from csvreport.rows import LoadResult
 
 MIN_BYTES = 8 * 2**20  # below this, forking and copying cost more than the second core saves
 MIN_BYTES_VARIABLE = "CSVREPORT_HELPER_MIN_BYTES"  # operators: a huge value keeps every load in one process
@@ -92,7 +97,7 @@ def find_split(path: Path, size: int, encoding: str, delimiter: str, width: int)
     A newline may sit inside a quoted field, so each line start after the target is tried
     in turn: it is taken when the next records, parsed from there, have the header's number
     of fields. This only makes a good guess likely; the parent checks that its own part
-    really ended there (`load._take_helper_rows`). Lines end at "\n", "\r\n" or a lone
+    really ended there (`take_helper_rows`). Lines end at "\n", "\r\n" or a lone
     "\r", as `open(newline="")` splits them, so `lines` equals the csv reader's `line_num`
     once it has read everything before `offset`.
     """
@@ -245,3 +250,81 @@ def _die_with(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
+
+
+# -- sharing one file's load: start the helper, its work, taking its rows -------------------------
+
+
+@dataclass
+class Shared:
+    split: Split
+    table: str  # in the scratch database
+    process: Helper
+
+
+def share(scratch: Scratch, path: Path, source: Source, delimiter: str, rows: Rows) -> Optional[Shared]:
+    """Start a helper on the last part of a large file, or None when the file is read by one process."""
+    size = path.stat().st_size
+    encoding = part_encoding(source.encoding)
+    if size < min_bytes() or encoding is None or not usable():
+        return None
+    table = f"part_{rows.checks.ingestion_id}"
+    try:
+        split = find_split(path, size, encoding, delimiter, len(rows.checks.header))
+        if split is None or split.lines <= rows.reader.line_num:
+            return None
+        schema = scratch.attach()
+
+        def work() -> LoadResult:
+            return load_part(scratch.path, table, path, split, encoding, delimiter, rows)
+
+        return Shared(split, f"{schema}.{quote(table)}", Helper.start(work))
+    except (OSError, sqlite3.Error):
+        return None  # no second process today (no fork, no scratch file): one process reads it all
+
+
+def load_part(database: Path, table: str, path: Path, split: Split, encoding: str, delimiter: str,
+              rows: Rows) -> LoadResult:
+    """In the helper: check the rows after `split` and store the good ones in a table of the scratch database."""
+    source = rows.source
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=OFF")  # scratch: its content is worthless once the parent has copied it
+    conn.execute("PRAGMA synchronous=OFF")
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        conn.execute(f"DROP TABLE {quote(name)}")  # an earlier file's rows, already copied
+    columns = ", ".join(f"{quote(c)} {SQL_TYPES[source.type_of(c)]}" for c in source.columns)
+    conn.execute(f"CREATE TABLE {quote(table)} (_ingestion_id INTEGER, _ts INTEGER, {columns})")
+    result = LoadResult(header=rows.checks.header)
+    with open(path, "rb") as raw:
+        raw.seek(split.offset)
+        with io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict") as text:
+            part = rows.on(csv.reader(text, delimiter=delimiter), result, line_base=split.lines)
+            conn.execute("BEGIN")
+            insert_batches(conn, part, part.batches(), table=quote(table), verb="INSERT")
+            conn.execute("COMMIT")
+    conn.close()
+    result.rows_read = result.rows_loaded + result.bad_count
+    return result
+
+
+def take_helper_rows(conn: sqlite3.Connection, rows: Rows, shared: Shared) -> bool:
+    """Copy the helper's rows when its part starts exactly where the parent's ended; False: read on instead."""
+    source, result = rows.source, rows.result
+    if rows.reader.line_num != shared.split.lines:
+        return False  # a record runs across the split (a quoted field with a line break): the helper started wrong
+    part = shared.process.result()
+    if not isinstance(part, LoadResult) or result.bad_count + part.bad_count > rows.checks.max_bad_rows:
+        return False  # the helper failed (bad encoding, broken CSV, too many bad rows): the parent judges
+    names = column_names(source)
+    verb = "INSERT OR REPLACE" if source.key else "INSERT OR FAIL"
+    copied = conn.execute(f"{verb} INTO main.{quote(source.name)} ({names}) SELECT {names} FROM {shared.table} "
+                          "ORDER BY rowid").rowcount
+    if copied != part.rows_loaded:
+        raise RuntimeError(f"the helper stored {part.rows_loaded} rows but {copied} were copied")
+    result.rows_loaded += part.rows_loaded
+    result.bad_count += part.bad_count
+    result.bad_rows += part.bad_rows[:max(0, rows.checks.max_bad_rows + 1 - len(result.bad_rows))]
+    rows.merge_span(part.min_ts, part.max_ts)
+    if rows.on_progress is not None:
+        rows.on_progress(result.rows_loaded + result.bad_count)
+    return True

@@ -19,7 +19,8 @@ from typing import Callable, Optional
 from csvreport import db, helper, log
 from csvreport.collect import Candidate, find_files
 from csvreport.config import Settings, Source
-from csvreport.load import LoadResult, Quarantine, load_rows
+from csvreport.load import load_rows
+from csvreport.rows import FileRejected, LoadResult
 from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
 from csvreport.runs import Run
 from csvreport.timeconv import TimestampParser
@@ -198,7 +199,7 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         )
         if not dry_run:
             _remember(conn, source, candidate, sha256, ingestion_id)
-    except Quarantine as exc:
+    except FileRejected as exc:
         conn.execute("ROLLBACK")
         if not _still_as_found(candidate):
             return _changed_while_read(source, shown)
@@ -243,7 +244,7 @@ def _log_loaded(source: Source, shown: str, result: LoadResult, previous: list[i
 
 
 def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: Source, candidate: Candidate,
-                sha256: str, exc: Quarantine, started: str, dry_run: bool, origin: Optional[Path]) -> Outcome:
+                sha256: str, exc: FileRejected, started: str, dry_run: bool, origin: Optional[Path]) -> Outcome:
     shown = str(origin or candidate.path)
     if dry_run:
         log.warning("ingest", f"would be quarantined: {exc.reason}", source=source.name, file=shown)

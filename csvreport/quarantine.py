@@ -18,7 +18,7 @@ from typing import Optional
 from csvreport.config import Settings
 from csvreport.db import utcnow
 from csvreport.errors import CsvReportError
-from csvreport.load import BadRow
+from csvreport.rows import BadRow
 
 REASON_SUFFIX = ".reason.json"
 REJECTS_SUFFIX = ".rejects.csv"

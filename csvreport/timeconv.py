@@ -231,7 +231,7 @@ class TimestampParser:
 
     def _parse_format(self, text: str) -> int:
         try:
-            parsed = datetime.strptime(text.strip(), self.fmt)
+            parsed = datetime.strptime(text.strip(), self.fmt or "")  # only called with a format
         except ValueError:
             raise ValueError(f"timestamp {text!r} does not match timestamp_format {self.fmt!r}") from None
         offset = parsed.utcoffset()

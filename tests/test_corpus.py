@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS, write_config
-from csvreport.load import sniff_delimiter
+from csvreport.rows import sniff_delimiter
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the CSV corpus is not beside the checkout ({CORPUS})")
 

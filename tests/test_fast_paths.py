@@ -1,7 +1,7 @@
 """Every fast path gives the same answer as the slow, obvious way it replaces.
 
-- the compiled row loop and multi-row INSERTs of `load.py` against the reference row
-  check (`_check_row`) with one INSERT per row, on rows built to hit every branch;
+- the compiled row loop (`rowloop.py`) and multi-row INSERTs (`insert.py`) against the reference
+  row check (`rows.check_row`) with one INSERT per row, on rows built to hit every branch;
 - the per-hour cache of `timeconv.py` against zoneinfo, every hour of a year with DST
   changes, in zones with whole-hour, 30-minute offsets and a 30-minute DST shift;
 - the stat-only skip of `ingest` never skips a changed file, and skips an unchanged one
@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import REPO, write_config, write_csv
-from csvreport import db, load
+from csvreport import db, insert, load, rowloop
+from csvreport import rows as rowcheck
 from csvreport.config import load_settings
 from csvreport.timeconv import TimestampParser, local_to_epoch
 
@@ -74,15 +75,16 @@ def tricky_csv(path: Path, header: list[str], rows: int = 700) -> Path:
     return path
 
 
-def reference_load(conn: sqlite3.Connection, source, path: Path, parser, fallback_ts: int) -> load.LoadResult:
+def reference_load(conn: sqlite3.Connection, source, path: Path, parser, fallback_ts: int) -> rowcheck.LoadResult:
     """The obvious way: each record through the reference check, one INSERT per row."""
-    result = load.LoadResult()
+    result = rowcheck.LoadResult()
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter=",")
-        header = load._header(reader)
-        plan = load._plan(source, header, path)
-        width = len(source.columns) + 2
-        check = load._check_row(source, header, plan, 99, parser, fallback_ts, 10**6, result, width)
+        header = rowcheck.header_of(reader)
+        checks = rowcheck.Checks(source, header, rowcheck.plan_columns(source, header, path), 99, parser, fallback_ts, 10**6,
+                             1)
+        width = checks.width
+        check = rowcheck.check_row(checks, result)
         names = ", ".join(["_ingestion_id", "_ts", *(db.quote(c) for c in source.columns)])
         verb = "INSERT OR REPLACE" if source.key else "INSERT"
         statement = f"{verb} INTO data ({names}) VALUES ({', '.join('?' * width)})"
@@ -142,7 +144,7 @@ def test_fast_loop_matches_reference_with_default_nulls(tmp_path, home):
     # The file really walks the branches: good rows, every kind of bad row, NULLs, a 64-row batch and a tail.
     reasons = {b.reason.split(":")[0].split(" ")[0] for b in fast.bad_rows}
     assert {"timestamp", "column", "2"} <= reasons, reasons
-    assert fast.rows_loaded > 300 and fast.rows_loaded % load.BATCH_ROWS
+    assert fast.rows_loaded > 300 and fast.rows_loaded % insert.BATCH_ROWS
     assert any(r[4] is None for r in stored) and any(r[5] is None for r in stored)
 
 
@@ -203,8 +205,8 @@ def test_wide_rows_use_smaller_batches(tmp_path, home):
     source = load_settings(home, None).sources[0]
     conn = sqlite3.connect(tmp_path / "wide.sqlite3", isolation_level=None)
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
-    rows_per_statement = load._batch_rows(conn, 42)
-    assert rows_per_statement == 999 // 42 < load.BATCH_ROWS
+    rows_per_statement = insert.batch_rows(conn, 42)
+    assert rows_per_statement == 999 // 42 < insert.BATCH_ROWS
     count = rows_per_statement * 2 + 5  # two full statements and a tail
     lines = ["ts," + ",".join(columns)] + [
         f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 39) + f",{i}" for i in range(count)]
@@ -456,10 +458,10 @@ def test_row_loop_is_compiled_once_per_layout_and_keeps_each_files_ingestion_id(
     for i in range(3):
         write_csv(home / f"inbox/sensors/f{i}.csv", f"ts,site,metric,value\n2026-03-28 10:00:0{i},s{i},t,{i}\n",
                   age=3600 - i)
-    load._compiled.cache_clear()
+    rowloop._compiled.cache_clear()
     result = cli("ingest")
     assert result.exit_code == 0, result.output
-    assert load._compiled.cache_info().misses == 1 and load._compiled.cache_info().hits == 2
+    assert rowloop._compiled.cache_info().misses == 1 and rowloop._compiled.cache_info().hits == 2
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
         assert conn.execute("SELECT s.site, l.path FROM sensors s JOIN ingestion_log l ON l.id = s._ingestion_id "
                             "ORDER BY s._id").fetchall() == \
@@ -478,7 +480,7 @@ def test_hour_cache_stays_bounded_and_right_after_it_is_cleared():
 
 
 def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_path, home):
-    # Nulls are bound as NaN (load.NULL), which SQLite stores as NULL; this pins that down.
+    # Nulls are bound as NaN (rowcheck.NULL), which SQLite stores as NULL; this pins that down.
     write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\ntypes = { value = "real", qty = "integer" }\n'
                  'null_values = ["", "NA"]\n')
     source = load_settings(home, None).sources[0]

@@ -22,6 +22,7 @@ import pytest
 
 from conftest import CORPUS, REPO, write_config, write_csv
 from csvreport import db, helper, load
+from csvreport.rows import FileRejected
 from csvreport.config import load_settings
 from csvreport.timeconv import TimestampParser
 from test_fast_paths import HEADER, SOURCE, tricky_csv
@@ -40,13 +41,13 @@ def shared(monkeypatch):
     """Share every file, however small, and record what each helper's work came to."""
     monkeypatch.setenv(helper.MIN_BYTES_VARIABLE, "0")
     taken: list[bool] = []
-    real = load._take_helper_rows
+    real = helper.take_helper_rows
 
     def spy(*args):
         taken.append(real(*args))
         return taken[-1]
 
-    monkeypatch.setattr(load, "_take_helper_rows", spy)
+    monkeypatch.setattr(helper, "take_helper_rows", spy)
     return taken
 
 
@@ -66,7 +67,7 @@ def load_twice(tmp_path: Path, home: Path, source_text: str, path: Path, max_bad
                 outcome = load.load_rows(conn, source, path, 7, parser, 1774688400, max_bad_rows,
                                          scratch=scratch if way == "helper" else None)
                 conn.execute("COMMIT")
-            except load.Quarantine as exc:
+            except FileRejected as exc:
                 conn.execute("ROLLBACK")
                 outcome = exc
         assert not list(tmp_path.glob("*-load-*")), "the scratch database outlived its run"
@@ -78,8 +79,8 @@ def load_twice(tmp_path: Path, home: Path, source_text: str, path: Path, max_bad
     (one, one_rows, one_kinds), (two, two_rows, two_kinds) = out
     assert two_rows == one_rows
     assert two_kinds == one_kinds
-    if isinstance(one, load.Quarantine):
-        assert isinstance(two, load.Quarantine)
+    if isinstance(one, FileRejected):
+        assert isinstance(two, FileRejected)
         assert (two.reason, two.first_bad_line, two.rows_read) == (one.reason, one.first_bad_line, one.rows_read)
     else:
         def bad(result):
@@ -148,7 +149,7 @@ def test_too_many_bad_rows_on_both_sides_quarantine_as_one_process_does(tmp_path
     path = write_csv(tmp_path / "bad.csv", "\n".join(lines) + "\n")
     one, stored = load_twice(tmp_path, home, 'timestamp = "ts"\ncolumns = ["ts", "note", "value"]\n'
                              'types = { value = "integer" }\n', path, max_bad_rows=4)
-    assert isinstance(one, load.Quarantine) and one.first_bad_line == 102 and stored == []
+    assert isinstance(one, FileRejected) and one.first_bad_line == 102 and stored == []
     assert shared == [False]
 
 
@@ -159,7 +160,7 @@ def test_bytes_that_do_not_decode_after_the_split_quarantine_as_one_process_does
     path.write_bytes(("ts,note,value\n" + "\n".join(lines) + "\n").encode("latin-1"))
     one, _ = load_twice(tmp_path, home, 'timestamp = "ts"\ncolumns = ["ts", "note", "value"]\n'
                         'types = { value = "integer" }\n', path)
-    assert isinstance(one, load.Quarantine) and one.first_bad_line == 3502
+    assert isinstance(one, FileRejected) and one.first_bad_line == 3502
     assert shared == [False]
 
 

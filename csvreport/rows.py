@@ -1,0 +1,268 @@
+"""Reading and checking the rows of one CSV file: encoding, dialect, header, the reference row check.
+
+`check_row` is the reference: it decides every row and words every reason. The compiled
+row loop (`csvreport.rowloop`) takes only rows this check would take with the same values,
+and hands it everything else. `FileRejected` means the file as a whole cannot be loaded
+(the caller rolls it back and puts it in quarantine).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from csvreport.config import Source
+from csvreport.timeconv import TimestampParser
+
+SAMPLE_BYTES = 64 * 1024
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+DECIMAL_COMMA_RE = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?\Z")
+INTEGER_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+\Z")
+
+# A quoted field may legitimately be long (notes, JSON); the stdlib default is 128 KiB.
+csv.field_size_limit(16 * 2**20)
+
+# What a NULL value is bound as. SQLite stores no NaN: a NaN bound to any column is stored
+# as NULL. Binding None instead costs eight times as much in Python's sqlite3 (it looks for
+# an adapter for None on every value), which is 0.06 s per million rows with one empty value.
+NULL = math.nan
+
+
+class FileRejected(Exception):
+    """The file as a whole cannot be loaded; the message is the reason an operator reads."""
+
+    def __init__(self, reason: str, first_bad_line: Optional[int] = None, rows_read: Optional[int] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.first_bad_line = first_bad_line
+        self.rows_read = rows_read
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+    fields: list[str]
+
+
+@dataclass
+class LoadResult:
+    header: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    bad_count: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    min_ts: Optional[int] = None
+    max_ts: Optional[int] = None
+    first_row_id: Optional[int] = None
+    last_row_id: Optional[int] = None
+
+
+class TooManyBadRows(Exception):
+    """More bad rows than max_bad_rows: the file goes to quarantine."""
+
+
+def is_blank(record: list[str]) -> bool:
+    """A blank line, or a line whose fields are all empty or spaces: not a row, not a bad row."""
+    return not any(f.strip() for f in record)
+
+
+def python_encoding(encoding: str) -> str:
+    # A UTF-8 byte order mark is accepted (and dropped) whatever the spelling of utf-8.
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def sniff_delimiter(sample: str) -> str:
+    """Pick among , ; tab | the delimiter that splits the first lines most consistently."""
+    lines = sample.splitlines()[:50]
+    if len(sample) >= SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a cut sample may be partial
+    best, best_score = ",", (0, 0)
+    for delimiter in CANDIDATE_DELIMITERS:
+        try:
+            records = [r for r in csv.reader(lines, delimiter=delimiter) if not is_blank(r)]
+        except csv.Error:
+            continue
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        consistent = sum(1 for r in records if len(r) == width)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def read_sample(path: Path, source: Source) -> str:
+    with open(path, "rb") as handle:
+        raw = handle.read(SAMPLE_BYTES)
+    if not raw:
+        raise FileRejected("the file is empty (0 bytes): there is no header", rows_read=0)
+    encoding = python_encoding(source.encoding)
+    if b"\x00" in raw and not encoding.startswith(("utf-16", "utf-32", "utf_16", "utf_32")):
+        hint = " it looks like UTF-16: set encoding = \"utf-16\"" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+            " it is binary (compressed or not a CSV at all)"
+        raise FileRejected(f"the file contains NUL bytes, so it is not {source.encoding} text;{hint}")
+    return raw.decode(encoding, errors="replace")
+
+
+def converter(kind: str, decimal: str) -> Callable[[str], object]:
+    if kind == "integer":
+        def to_int(text: str) -> int:
+            text = text.strip()
+            if "_" in text:
+                raise ValueError
+            if decimal == "," and "." in text and INTEGER_GROUPED_RE.match(text):
+                text = text.replace(".", "")
+            return int(text)
+        return to_int
+    if decimal == ",":
+        def to_real_comma(text: str) -> float:
+            text = text.strip()
+            if not DECIMAL_COMMA_RE.match(text):
+                raise ValueError
+            return float(text.replace(".", "").replace(",", "."))
+        return to_real_comma
+
+    def to_real(text: str) -> float:
+        value = float(text)
+        if "_" in text or not math.isfinite(value):
+            raise ValueError
+        return value
+    return to_real
+
+
+def header_of(reader: Iterator[list[str]]) -> Optional[list[str]]:
+    for record in reader:
+        if not is_blank(record):
+            return record
+    return None
+
+
+@dataclass
+class Plan:
+    indexes: list[int]
+    converters: list[Optional[Callable[[str], object]]]
+    ts_indexes: list[int]
+
+
+def plan_columns(source: Source, header: list[str], path: Path) -> Plan:
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        positions.setdefault(name.strip().casefold(), []).append(i)
+
+    def find(column: str) -> int:
+        found = positions.get(column.strip().casefold())
+        if not found:
+            shown = ", ".join(repr(h) for h in header[:20]) + (" …" if len(header) > 20 else "")
+            raise FileRejected(f"the header lacks column {column!r} (header: {shown}); "
+                             f"fix the export or sources.{source.name}.columns")
+        if len(found) > 1:
+            raise FileRejected(f"column {column!r} appears {len(found)} times in the header, so its values are ambiguous")
+        return found[0]
+
+    indexes = [find(c) for c in source.columns]
+    ts_indexes = [find(c) for c in source.timestamp]
+    converters = [None if source.type_of(c) == "text" else converter(source.type_of(c), source.decimal)
+                  for c in source.columns]
+    return Plan(indexes, converters, ts_indexes)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What every row of one file is checked against: its source, header and plan, and this load's values."""
+
+    source: Source
+    header: list[str]
+    plan: Plan
+    ingestion_id: int
+    parser: Optional[TimestampParser]
+    fallback_ts: int  # the event time of every row when the source has no timestamp column
+    max_bad_rows: int
+    batch_rows: int  # rows per INSERT statement
+
+    @property
+    def width(self) -> int:
+        """Values per stored row: the ingestion id, the event time and the allowlisted columns."""
+        return len(self.source.columns) + 2
+
+
+def check_row(checks: Checks, result: LoadResult) -> Callable[[list[str], int, int], Optional[tuple]]:
+    """The reference check of one row: its values, or None for a blank line or a bad row (recorded)."""
+    source, plan, parser, ingestion_id = checks.source, checks.plan, checks.parser, checks.ingestion_id
+    fallback_ts, max_bad_rows, width_out = checks.fallback_ts, checks.max_bad_rows, checks.width
+    width = len(checks.header)
+    nulls = source.null_values
+    columns = list(zip(source.columns, plan.indexes, plan.converters))
+    ts_indexes = plan.ts_indexes
+    single_ts = ts_indexes[0] if len(ts_indexes) == 1 else None
+
+    def bad(line: int, reason: str, fields: list[str], pending: int) -> None:
+        result.bad_count += 1
+        if len(result.bad_rows) <= max_bad_rows:
+            result.bad_rows.append(BadRow(line, reason, fields))
+        if result.bad_count > max_bad_rows:
+            result.rows_read = result.rows_loaded + pending // width_out + result.bad_count
+            raise TooManyBadRows
+
+    def check(fields: list[str], line: int, pending: int) -> Optional[tuple]:
+        if is_blank(fields):
+            return None  # blank line, or a line of empty fields: not a row
+        if len(fields) != width:
+            bad(line, f"{len(fields)} fields where the header has {width}", fields, pending)
+            return None
+        try:
+            if parser is None:
+                ts = fallback_ts
+            else:
+                text = fields[single_ts] if single_ts is not None else " ".join(fields[i] for i in ts_indexes)
+                ts = parser(text)
+        except ValueError as exc:
+            bad(line, str(exc), fields, pending)
+            return None
+        values: list[object] = [ingestion_id, ts]
+        for name, index, convert in columns:
+            text = fields[index]
+            if text.strip() in nulls:
+                values.append(NULL)
+            elif convert is None:
+                values.append(text)
+            else:
+                try:
+                    values.append(convert(text))
+                except ValueError:
+                    integer = convert.__name__ == "to_int"
+                    bad(line, f"column {name!r}: {text!r} is not {'an integer' if integer else 'a number'}"
+                        + (" with decimal ','" if source.decimal == "," else ""), fields, pending)
+                    return None
+        return tuple(values)
+
+    return check
+
+
+def first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
+    """Line number (1-based, physical) and value of the first byte that does not decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                return number, exc.object[exc.start]
+    return number, 0
+
+
+def count_rows(path: Path, encoding: str, delimiter: str) -> Optional[int]:
+    """Data rows of a file that cannot be loaded, read leniently, so its rows are accounted for in quarantine."""
+    try:
+        with open(path, encoding=encoding, newline="", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            if header_of(reader) is None:
+                return 0
+            return sum(1 for record in reader if not is_blank(record))
+    except (csv.Error, OSError):
+        return None
