@@ -1,0 +1,266 @@
+"""Property tests: each fast path against the slow, obvious way, on generated inputs.
+
+- the timestamp parser, with and without a timestamp_format, against `datetime.strptime`
+  (or `fromisoformat`) plus zoneinfo's fold=0 rules, on every minute's neighbourhood of
+  the DST days and on mangled texts;
+- the compiled row loop against the reference row check on generated fields (quotes,
+  spaces, signs, exponents, NULL texts, decimal commas, digits of other scripts);
+- the helper's line count across read-chunk boundaries against a plain count.
+
+Bounded for CI and reproducible: `derandomize=True` draws the same examples on every run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import write_config
+from csvreport import helper
+from csvreport import rows as rowcheck
+from csvreport.config import load_settings
+from csvreport.rowloop import compile_loop
+from csvreport.timeconv import TimestampParser, fixed_layout
+
+BOUNDED = settings(derandomize=True, max_examples=100, deadline=None, database=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+# Every spelling the fast path takes, and some it must leave to strptime.
+FORMATS = ["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M", "%Y%m%d%H%M%S",
+           "%Y-%m-%dT%H:%M:%S", "%H:%M:%S %d/%m/%y", "%I:%M %p, %d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y %H",
+           "%d-%b-%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S%z"]
+# The days of both changes in each zone in 2026, where the offset before and after differ.
+DST_DAYS = [datetime(2026, 3, 29), datetime(2026, 10, 25), datetime(2026, 3, 8), datetime(2026, 11, 1),
+            datetime(2026, 4, 5), datetime(2026, 10, 4)]
+
+
+def reference(text: str, fmt: str | None, zone: ZoneInfo) -> int | str:
+    """strptime (or ISO) plus the SPEC's zone rules, or the kind of error: what the parser must give."""
+    try:
+        if fmt is None:
+            local = datetime.fromisoformat(text.strip())
+            if not (text.isascii() and re.fullmatch(r"\s*\d{4}-\d\d-\d\d([T ]\d\d:\d\d:\d\d)?\s*", text)):
+                return "skip"  # fromisoformat takes more shapes than the SPEC's; those are tested elsewhere
+        else:
+            local = datetime.strptime(text.strip(), fmt)
+    except ValueError:
+        return "error"
+    if local.tzinfo is not None:
+        return int(local.timestamp())
+    return int(local.replace(tzinfo=zone, fold=0).timestamp() // 1)
+
+
+def parsed(parser: TimestampParser, text: str) -> int | str:
+    try:
+        return parser(text)
+    except ValueError:
+        return "error"
+
+
+moments = st.one_of(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2037, 12, 31)),
+    st.builds(lambda day, seconds: day + timedelta(seconds=seconds), st.sampled_from(DST_DAYS),
+              st.integers(0, 86399) | st.integers(3600, 4 * 3600)),  # the DST days; every change is 01:00-04:00
+)
+
+
+def mangle(text: str, how: int, where: int) -> str:
+    """A near miss: a character dropped, doubled, swapped for a space, another script's digit, a case."""
+    if not text:
+        return text
+    at = where % len(text)
+    return [
+        text,
+        text[:at] + text[at + 1:],
+        text[:at] + text[at] + text[at:],
+        text[:at] + " " + text[at + 1:],
+        text[:at] + chr(0x0660 + int(text[at])) + text[at + 1:] if text[at].isdigit() else text + " ",
+        text.lower(),
+        " " + text,
+        text[:at] + "9" + text[at + 1:],
+        text.replace("0", "", 1),
+        (text[:at] + text[at + 1:])[:(at * 7) % len(text)] + " " + (text[:at] + text[at + 1:])[(at * 7) % len(text):],
+    ][how % 10]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@settings(BOUNDED, max_examples=70)
+@given(moment=moments, zone=st.sampled_from(ZONES), how=st.integers(0, 9), where=st.integers(0, 40))
+@example(moment=datetime(2026, 3, 29, 2, 30), zone="Europe/Berlin", how=0, where=0)  # in the gap
+@example(moment=datetime(2026, 10, 25, 2, 30), zone="Europe/Berlin", how=0, where=0)  # repeated: first
+@example(moment=datetime(2026, 10, 4, 2, 45), zone="Australia/Lord_Howe", how=0, where=0)  # 30-minute gap
+@example(moment=datetime(2026, 4, 5, 1, 45), zone="Australia/Lord_Howe", how=0, where=0)  # 30 minutes twice
+@example(moment=datetime(2026, 11, 1, 0, 0), zone="America/New_York", how=5, where=0)  # "am"
+def test_timestamp_format_fast_path_gives_what_strptime_and_zoneinfo_give(fmt, moment, zone, how, where):
+    text = mangle(moment.strftime(fmt.replace("%z", "+0100")), how, where)
+    parser = TimestampParser(zone, fmt)
+    for _ in range(2):  # the second time from the hour table
+        assert parsed(parser, text) == reference(text, fmt, ZoneInfo(zone)), text
+    if fixed_layout(fmt) is not None and how == 0:
+        assert parser.hours  # a well-formed value of a fixed-width format went through the table
+
+
+@BOUNDED
+@given(moment=moments, zone=st.sampled_from(ZONES), how=st.integers(0, 9), where=st.integers(0, 40),
+       sep=st.sampled_from([" ", "T"]))
+def test_iso_parser_gives_what_zoneinfo_gives(moment, zone, how, where, sep):
+    text = mangle(moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S"), how, where)
+    expected = reference(text, None, ZoneInfo(zone))
+    if expected != "skip":
+        assert parsed(TimestampParser(zone), text) == expected, text
+
+
+@BOUNDED
+@given(moment=moments, digits=st.sampled_from(["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "０１２３４５６７８９", "०१२३४५६७८९"]),
+       sep=st.sampled_from([" ", "T"]), at=st.integers(0, 30))
+def test_digits_of_other_scripts_are_never_an_iso_date(moment, digits, sep, at):
+    # With a timestamp_format, strptime decides (it reads any script's digits, and so does the
+    # fast path's fallback: the test above); without one, the SPEC's ISO shape is ASCII only.
+    text = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    positions = [i for i, c in enumerate(text) if c.isdigit()]
+    i = positions[at % len(positions)]
+    text = text[:i] + digits[int(text[i])] + text[i + 1:]
+    with pytest.raises(ValueError):
+        TimestampParser("Europe/Berlin")(text)
+
+
+# ---------------------------------------------------------------- compiled row loop vs reference
+
+NUMBER_TEXT = st.one_of(
+    st.integers(-10**20, 10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.builds(lambda sign, mantissa, exponent: f"{sign}{mantissa}e{exponent}", st.sampled_from(["", "+", "-"]),
+              st.integers(0, 999), st.integers(-400, 400)),
+    st.builds(lambda a, b: f"{a:,}".replace(",", ".") + f",{b}", st.integers(0, 10**7), st.integers(0, 99)),
+    st.sampled_from(["", " ", "NA", "-200", "1_000", "inf", "nan", "0x10", "١٢", "1.234,75", "3,75", "1.234",
+                     " 12 ", "+5", "- 5", "1e", ".5", "5.", "\u00a0"]),
+    st.text(alphabet="0123456789+-.,eE _\u0663", max_size=8),
+)
+TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "  ", "NA", "-200", '"quoted"', "a,b", "Zeile 1\nZeile 2"]))
+STAMP = st.one_of(
+    moments.map(lambda m: m.strftime("%Y-%m-%d %H:%M:%S")),
+    moments.map(lambda m: m.strftime("%d.%m.%Y %H:%M:%S")),
+    moments.map(lambda m: m.strftime("%m/%d/%Y %I:%M:%S %p")),
+    st.builds(mangle, moments.map(lambda m: m.strftime("%Y-%m-%d %H:%M:%S")), st.integers(0, 8), st.integers(0, 40)),
+    st.sampled_from(["", " ", "2026-03-29 02:30:00", "2026-10-25 02:30:00Z", "2026-03-28", "NA"]),
+)
+ROW = st.tuples(STAMP, TEXT, NUMBER_TEXT, NUMBER_TEXT)
+
+SOURCE = """
+timezone = "Europe/Berlin"
+[ingest]
+settle_seconds = 0
+max_bad_rows = 1000
+[[sources]]
+name = "data"
+pattern = "inbox/data/*.csv"
+columns = ["ts", "note", "value", "qty"]
+types = {{ value = "real", qty = "integer" }}
+{extra}
+"""
+CONFIGURATIONS = {
+    "iso": 'timestamp = "ts"',
+    "format": 'timestamp = "ts"\ntimestamp_format = "%d.%m.%Y %H:%M:%S"',
+    "us-12h": 'timestamp = "ts"\ntimestamp_format = "%m/%d/%Y %I:%M:%S %p"',
+    "nulls and decimal comma": 'timestamp = "ts"\ndecimal = ","\nnull_values = ["", "NA", "-200"]',
+    "no timestamp": "",
+}
+
+
+def comparable(row: tuple) -> tuple:
+    """NaN (a NULL) equals NaN here; 1 and 1.0 differ, as they do in SQLite."""
+    return tuple(("NULL",) if isinstance(v, float) and math.isnan(v) else (type(v).__name__, v) for v in row)
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+@settings(BOUNDED, max_examples=60)
+@given(records=st.lists(ROW, min_size=1, max_size=70))
+def test_compiled_loop_takes_exactly_what_the_reference_takes(home, configuration, records):
+    write_config(home, text=SOURCE.format(extra=CONFIGURATIONS[configuration]))
+    source = load_settings(home, None).sources[0]
+    header = ["ts", "note", "value", "qty"]
+    parser = TimestampParser(source.timezone, source.timestamp_format) if source.timestamp else None
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(records)
+    plan = rowcheck.plan_columns(source, header, home / "generated.csv")
+    checks = rowcheck.Checks(source, header, plan, 7, parser, 1774688400, 10**6, 4)
+
+    def run(way: str) -> tuple[list, rowcheck.LoadResult]:
+        result = rowcheck.LoadResult()
+        reader = csv.reader(io.StringIO(buffer.getvalue(), newline=""))
+        next(reader)
+        check = rowcheck.check_row(checks, result)
+        if way == "compiled":
+            flat = [v for batch in compile_loop(checks)(reader, check, 4 * checks.width, math.inf, 0) for v in batch]
+        else:
+            flat, previous = [], reader.line_num
+            for fields in reader:
+                row = check(fields, previous + 1, 0)
+                previous = reader.line_num
+                flat += row or ()
+        width = checks.width
+        return [comparable(tuple(flat[i:i + width])) for i in range(0, len(flat), width)], result
+
+    (fast, fast_result), (slow, slow_result) = run("compiled"), run("reference")
+    assert fast == slow
+    assert [(b.line, b.reason, b.fields) for b in fast_result.bad_rows] == \
+        [(b.line, b.reason, b.fields) for b in slow_result.bad_rows]
+
+
+# ---------------------------------------------------------------- line counts across read chunks
+
+@BOUNDED
+@given(data=st.lists(st.sampled_from([b"a", b",", b'"', b"\r", b"\n", b"\r\n", b"\xc3\xa4"]), max_size=200)
+       .map(b"".join), limit=st.integers(0, 250), chunk=st.integers(1, 9))
+def test_line_count_is_the_same_across_read_chunk_boundaries(tmp_path, data, limit, chunk):
+    path = tmp_path / "lines.csv"
+    path.write_bytes(data)
+    expected = len(re.findall(rb"\r\n|\r|\n", data[:limit]))
+    saved = helper.READ_CHUNK
+    helper.READ_CHUNK = chunk
+    try:
+        with open(path, "rb") as handle:
+            assert helper._count_lines(handle, limit) == expected
+            assert handle.tell() == min(limit, len(data))
+    finally:
+        helper.READ_CHUNK = saved
+    assert helper._line_ends(data[:limit]) == expected
+
+
+@settings(BOUNDED, max_examples=80)
+@given(records=st.lists(st.lists(st.sampled_from(["a", "b c", "", 'q"uote', "x\ny", "r\r\nn", "ä"]), min_size=3,
+                                 max_size=3), min_size=4, max_size=40),
+       ending=st.sampled_from(["\n", "\r\n", "\r"]), target=st.floats(0.0, 1.0))
+def test_a_split_line_number_is_the_csv_readers_line_number_there(tmp_path, records, ending, target):
+    """Where the helper would begin, the line count equals the csv reader's line_num after the records before it."""
+    path = tmp_path / "split.csv"
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator=ending).writerows([["h1", "h2", "h3"], *records])
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    data = path.read_bytes()
+    offsets, reader = [], csv.reader(io.StringIO(buffer.getvalue(), newline=""))
+    consumed = 0
+    for record in reader:
+        consumed += len(csv_line(record, ending).encode("utf-8"))
+        offsets.append((consumed, reader.line_num))
+    at, line_num = offsets[int(target * (len(offsets) - 1))]
+    with open(path, "rb") as handle:
+        assert helper._count_lines(handle, at) == line_num
+    assert at <= len(data)
+
+
+def csv_line(record: list[str], ending: str) -> str:
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator=ending).writerow(record)
+    return out.getvalue()
