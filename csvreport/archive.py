@@ -1,7 +1,7 @@
 """Move whole months of rows out of SQLite into Parquet files, and back, never losing one.
 
 `archive --before YYYY-MM` writes each month of each source (months in the configured
-zone) to `archive/<source>/year=YYYY/month=MM/part-<id>.parquet` (hive partitioning),
+zone) to `archive/<source>/year=YYYY/month=M/part-<id>.parquet` (hive partitioning, month 1-12),
 in this order, each step recorded in `archive_parts.state` before the next begins:
 
 1. `writing`: a row for the part is committed; the file is written under a hidden
@@ -154,6 +154,18 @@ def month_bounds(year: int, month: int, zone: str) -> tuple[int, int]:
 
 # --- archiving one month ------------------------------------------------------------------------
 
+def partition_path(source: str, year: int, month: int, part_id: int) -> str:
+    """`<source>/year=2026/month=3/part-<id>.parquet`: numbers without leading zeros.
+
+    Readers type hive partition values themselves: pyarrow and Spark read `month=03` and
+    `month=3` alike as integers, but DuckDB reads `03` as text (its value would not survive
+    a cast to a number and back). Without the zero every engine reads both as integers, so
+    `month = 3` filters the same way everywhere. Parts written earlier as `month=03` keep
+    their recorded path and restore from there.
+    """
+    return f"{source}/year={year}/month={month}/part-{part_id}.parquet"
+
+
 def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source: str, year: int,
                   month: int) -> Optional[Part]:
     start, end = month_bounds(year, month, settings.timezone)
@@ -166,7 +178,7 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         part_id = conn.execute(
             "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
             "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id)).lastrowid
-        relative = f"{source}/year={year:04d}/month={month:02d}/part-{part_id}.parquet"
+        relative = partition_path(source, year, month, part_id)
         conn.execute("UPDATE archive_parts SET path = ? WHERE id = ?", (relative, part_id))
     part = _part(conn, part_id)
     final = settings.paths.archive / relative
@@ -312,7 +324,7 @@ def _remove_files(*paths: Path) -> None:
         path.unlink(missing_ok=True)
     folder = paths[0].parent
     _fsync_dir(folder)
-    for empty in (folder, folder.parent, folder.parent.parent):  # month=MM, year=YYYY, then the source's folder
+    for empty in (folder, folder.parent, folder.parent.parent):  # month=M, year=YYYY, then the source's folder
         try:
             empty.rmdir()
         except OSError:

@@ -228,7 +228,7 @@ def archive(
 ) -> None:
     """Move every whole month before --before into Parquet files; `archive restore` loads one back.
 
-    Files go to archive/SOURCE/year=YYYY/month=MM/*.parquet; each is read back and checked
+    Files go to archive/SOURCE/year=YYYY/month=M/*.parquet; each is read back and checked
     against the database before any row is deleted.
     Example: csvreport --home /srv/csvreport archive --before 2026-01
     """

@@ -145,8 +145,8 @@ def test_archive_then_restore_gives_back_every_row_and_value(loaded, cli):
     remaining = table_rows(home)
     assert remaining and all(r[2] >= 1772319600 for r in remaining)  # 2026-03-01 00:00 Berlin
     assert [p.relative_to(home / "archive").as_posix() for p in parquet_files(home)] == [
-        "sensors/year=2025/month=12/part-1.parquet", "sensors/year=2026/month=01/part-2.parquet",
-        "sensors/year=2026/month=02/part-3.parquet"]
+        "sensors/year=2025/month=12/part-1.parquet", "sensors/year=2026/month=1/part-2.parquet",
+        "sensors/year=2026/month=2/part-3.parquet"]
     assert sorted(remaining + archived_rows(home)) == before
     assert table_rows(home, "meters") == [] and sorted(archived_rows(home, "meters")) == meters
     assert [(s, m, st) for s, m, st, _ in parts(home)] == [
@@ -201,7 +201,7 @@ def test_late_rows_for_an_archived_month_become_a_second_part_restored_together(
 
     result = cli("archive", "--before", "2026-02", "--source", "sensors")
     assert result.exit_code == 0, result.output
-    assert [p.name for p in parquet_files(home) if "month=01" in str(p)] == ["part-2.parquet", "part-3.parquet"]
+    assert [p.name for p in parquet_files(home) if "month=1/" in p.as_posix()] == ["part-2.parquet", "part-3.parquet"]
     assert table_rows(home, "meters")  # --source: meters untouched
 
     assert cli("archive", "restore", "--month", "2026-01", "--source", "sensors").exit_code == 0
@@ -403,3 +403,52 @@ def test_a_workbook_for_an_archived_window_exits_1_naming_the_restore(loaded, cl
     assert cli("archive", "restore", "--month", "2026-01").exit_code == 0
     result = cli("hourly", "--hour", "2026-01-15 10:00")
     assert result.exit_code == 0, result.output
+
+
+# --- the partition values read the same in every engine ----------------------------------------
+
+def test_duckdb_and_pyarrow_type_and_filter_the_partitions_alike(loaded, cli):
+    duckdb = pytest.importorskip("duckdb", reason="duckdb is a test dependency (the test and dev extras)")
+    home = loaded
+    before = table_rows(home)
+    assert cli("archive", "--before", "2026-03", "--source", "sensors").exit_code == 0
+    root = home / "archive" / "sensors"
+
+    dataset = ds.dataset(root, format="parquet", partitioning="hive")
+    arrow = {f.name: str(f.type) for f in dataset.schema if f.name in ("year", "month")}
+    assert arrow == {"year": "int32", "month": "int32"}
+    with duckdb.connect() as con:
+        kinds = con.execute("SELECT DISTINCT typeof(year), typeof(month) FROM read_parquet(?, hive_partitioning = true)",
+                            [f"{root}/*/*/*.parquet"]).fetchall()
+        assert kinds == [("BIGINT", "BIGINT")]  # integers in both, as in pyarrow (Spark: IntegerType)
+        by_duckdb = con.execute("SELECT year, month, count(*) FROM read_parquet(?, hive_partitioning = true) "
+                                "GROUP BY ALL ORDER BY ALL", [f"{root}/*/*/*.parquet"]).fetchall()
+        february = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = true) "
+                               "WHERE year = 2026 AND month = 2", [f"{root}/*/*/*.parquet"]).fetchone()[0]
+    counts = dataset.to_table(columns=["year", "month"]).group_by(["year", "month"]).aggregate([([], "count_all")])
+    by_arrow = sorted(tuple(r.values()) for r in counts.to_pylist())
+    assert by_duckdb == by_arrow
+    assert [(y, m) for y, m, _ in by_arrow] == [(2025, 12), (2026, 1), (2026, 2)]
+    assert sum(n for _, _, n in by_arrow) == len(before) - len(table_rows(home))
+    assert february == dataset.count_rows(filter=(ds.field("year") == 2026) & (ds.field("month") == 2)) \
+        == sum(1 for r in before if 1769900400 <= r[2] < 1772319600)
+
+
+def test_a_month_archived_as_month_03_still_restores(loaded, cli):
+    """Archives written before the partition values lost their zeros keep their paths and restore from them."""
+    home = loaded
+    before = table_rows(home)
+    assert cli("archive", "--before", "2026-02", "--source", "sensors").exit_code == 0
+    new = home / "archive" / "sensors" / "year=2026" / "month=1" / "part-2.parquet"
+    old = home / "archive" / "sensors" / "year=2026" / "month=01" / "part-2.parquet"
+    old.parent.mkdir()
+    os.replace(new, old)  # the layout an earlier version wrote, and recorded
+    new.parent.rmdir()
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        conn.execute("UPDATE archive_parts SET path = 'sensors/year=2026/month=01/part-2.parquet' WHERE id = 2")
+
+    result = cli("archive", "restore", "--month", "2026-01", "--source", "sensors")
+    assert result.exit_code == 0, result.output
+    assert not old.parent.exists()
+    assert cli("archive", "restore", "--month", "2025-12", "--source", "sensors").exit_code == 0
+    assert table_rows(home) == before
