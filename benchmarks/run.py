@@ -487,25 +487,9 @@ from csvreport.timeconv import TimestampParser
 home, data, loop, batch = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 source = load_settings(home, None).sources[0]
 insert.BATCH_ROWS = batch
-if loop == "reference":
-    def reference_loop(*args):
-        # Every row through the reference check, as before the compiled loop existed.
-        def rows(reader, check, batch_len, stop, base):
-            batch, previous = [], reader.line_num
-            for fields in reader:
-                row = check(fields, base + previous + 1, len(batch))
-                if row is not None:
-                    batch += row
-                previous = reader.line_num
-                if len(batch) >= batch_len:
-                    yield batch
-                    batch = []
-                if previous >= stop:
-                    break
-            if batch:
-                yield batch
-        return rows
-    rowloop.compile_loop = reference_loop
+if loop == "reference":  # every row through the reference check, as before the compiled loop existed
+    compiled = rowloop.compile_loop
+    rowloop.compile_loop = lambda checks: compiled(checks, reference=True)
 if loop == "parse":  # the csv module alone: read and split every record, nothing else
     import csv
     started = time.perf_counter()

@@ -58,13 +58,14 @@ class Rows:
             result.max_ts = high
 
 
-def compile_loop(checks: Checks) -> Callable:
+def compile_loop(checks: Checks, reference: bool = False) -> Callable:
     """Compile the row loop for this file's layout: one generator, no per-column loop or call.
 
     It takes a row only when the reference would take it with the same values: the field
     count matches, the timestamp has the common ISO shape (or parses), each typed value
     converts by the same rule. Anything else raises inside the loop and goes to `check`.
     The generated code holds only positions and names of helpers, never text from a file.
+    With `reference`, the same loop hands every row to `check` (for tests and the benchmark).
     """
     source, header, plan, parser = checks.source, checks.header, checks.plan, checks.parser
     ingestion_id, fallback_ts = checks.ingestion_id, checks.fallback_ts
@@ -109,17 +110,19 @@ def compile_loop(checks: Checks) -> Callable:
         body += ["    " + line for line in convert_lines]
     body.append(f"batch += (IID, ts, {', '.join(names)},)")
     inner = "\n".join("            " + line for line in body)
+    to_check = """
+            row = check(f, base + previous + 1, len(batch))
+            if row is not None:
+                batch += row"""
+    per_row = to_check.replace("\n    ", "\n") if reference else f"""
+        try:
+{inner}
+        except Exception:{to_check}"""
     code = f"""
 def loop(reader, check, batch_len, stop, base):
     batch = []
     previous = reader.line_num
-    for f in reader:
-        try:
-{inner}
-        except Exception:
-            row = check(f, base + previous + 1, len(batch))
-            if row is not None:
-                batch += row
+    for f in reader:{per_row}
         previous = reader.line_num
         if len(batch) >= batch_len:
             yield batch

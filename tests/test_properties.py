@@ -29,6 +29,7 @@ from csvreport import rows as rowcheck
 from csvreport.config import load_settings
 from csvreport.rowloop import compile_loop
 from csvreport.timeconv import TimestampParser, fixed_layout
+from test_fast_paths import SOURCE
 
 BOUNDED = settings(derandomize=True, max_examples=100, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -155,23 +156,15 @@ STAMP = st.one_of(
 )
 ROW = st.tuples(STAMP, TEXT, NUMBER_TEXT, NUMBER_TEXT)
 
-SOURCE = """
-timezone = "Europe/Berlin"
-[ingest]
-settle_seconds = 0
-max_bad_rows = 1000
-[[sources]]
-name = "data"
-pattern = "inbox/data/*.csv"
-columns = ["ts", "note", "value", "qty"]
-types = {{ value = "real", qty = "integer" }}
-{extra}
+COLUMNS = """
+    columns = ["ts", "note", "value", "qty"]
+    types = { value = "real", qty = "integer" }
 """
 CONFIGURATIONS = {
     "iso": 'timestamp = "ts"',
-    "format": 'timestamp = "ts"\ntimestamp_format = "%d.%m.%Y %H:%M:%S"',
-    "us-12h": 'timestamp = "ts"\ntimestamp_format = "%m/%d/%Y %I:%M:%S %p"',
-    "nulls and decimal comma": 'timestamp = "ts"\ndecimal = ","\nnull_values = ["", "NA", "-200"]',
+    "format": 'timestamp = "ts"\n    timestamp_format = "%d.%m.%Y %H:%M:%S"',
+    "us-12h": 'timestamp = "ts"\n    timestamp_format = "%m/%d/%Y %I:%M:%S %p"',
+    "nulls and decimal comma": 'timestamp = "ts"\n    decimal = ","\n    null_values = ["", "NA", "-200"]',
     "no timestamp": "",
 }
 
@@ -185,7 +178,7 @@ def comparable(row: tuple) -> tuple:
 @settings(BOUNDED, max_examples=60)
 @given(records=st.lists(ROW, min_size=1, max_size=70))
 def test_compiled_loop_takes_exactly_what_the_reference_takes(home, configuration, records):
-    write_config(home, text=SOURCE.format(extra=CONFIGURATIONS[configuration]))
+    write_config(home, text=SOURCE + COLUMNS + "    " + CONFIGURATIONS[configuration] + "\n")
     source = load_settings(home, None).sources[0]
     header = ["ts", "note", "value", "qty"]
     parser = TimestampParser(source.timezone, source.timestamp_format) if source.timestamp else None
@@ -200,15 +193,9 @@ def test_compiled_loop_takes_exactly_what_the_reference_takes(home, configuratio
         result = rowcheck.LoadResult()
         reader = csv.reader(io.StringIO(buffer.getvalue(), newline=""))
         next(reader)
-        check = rowcheck.check_row(checks, result)
-        if way == "compiled":
-            flat = [v for batch in compile_loop(checks)(reader, check, 4 * checks.width, math.inf, 0) for v in batch]
-        else:
-            flat, previous = [], reader.line_num
-            for fields in reader:
-                row = check(fields, previous + 1, 0)
-                previous = reader.line_num
-                flat += row or ()
+        loop = compile_loop(checks, reference=way == "reference")
+        batches = loop(reader, rowcheck.check_row(checks, result), 4 * checks.width, math.inf, 0)
+        flat = [v for batch in batches for v in batch]
         width = checks.width
         return [comparable(tuple(flat[i:i + width])) for i in range(0, len(flat), width)], result
 
