@@ -71,11 +71,63 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A measure's normal range: a value below `below` or above `above` is highlighted."""
+
+    below: Optional[float] = None
+    above: Optional[float] = None
+
+    def outside(self, value: Any) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            return False
+        return (self.below is not None and value < self.below) or (self.above is not None and value > self.above)
+
+
+DEFAULT_DECIMALS = 2
+
+
+@dataclass(frozen=True)
 class Report:
     name: str
     source: str
     group_by: tuple[str, ...]
     measures: tuple[Measure, ...]
+    title: str = ""  # empty: the name
+    chart: Optional[str] = ""  # a measure label; "": the default measure; None: no chart
+    total: bool = True
+    decimals: Optional[int] = None  # the report's default for sum/avg/min/max values
+    measure_decimals: Mapping[str, int] = field(default_factory=dict)
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+
+    @property
+    def heading(self) -> str:
+        """What people read: the title, or the name when there is none."""
+        return self.title or self.name
+
+    @property
+    def chart_measure(self) -> Optional[Measure]:
+        """The measure charted by hour: as configured, else the first that is not a count."""
+        if self.chart is None or not self.measures:
+            return None
+        for measure in self.measures:
+            if measure.label == self.chart:
+                return measure
+        return next((m for m in self.measures if m.func != "count"), self.measures[0])
+
+    def decimals_of(self, measure: Measure, column_type: str = "real") -> int:
+        """Fixed decimals of a measure's values: counts and sums of whole numbers have none."""
+        if measure.func == "count":
+            return 0
+        if measure.label in self.measure_decimals:
+            return self.measure_decimals[measure.label]
+        if column_type == "integer" and measure.func != "avg":
+            return 0
+        return DEFAULT_DECIMALS if self.decimals is None else self.decimals
+
+
+def title_of(reports: "tuple[Report, ...] | list[Report]") -> str:
+    """A workbook's title: its reports' titles (mail subjects, document properties)."""
+    return ", ".join(r.heading for r in reports) or "csvreport"
 
 
 @dataclass(frozen=True)
@@ -414,16 +466,17 @@ class _Parser:
         return result
 
     def reports(self, raw: Any, sources: Mapping[str, Source]) -> list[Report]:
-        allowed = {"name", "source", "group_by", "measures"}
+        allowed = {"name", "source", "group_by", "measures", "title", "chart", "total", "decimals", "limits"}
         result: list[Report] = []
         seen: set[str] = set()
         for i, item in self.entries(raw, "reports", allowed):
             where = f"reports[{i}]"
             name = item.get("name")
             if (not isinstance(name, str) or not name.strip() or len(name) > 24
-                    or SHEET_FORBIDDEN & set(name) or name.startswith("'") or name.casefold() == "about"):
+                    or SHEET_FORBIDDEN & set(name) or name.startswith("'")
+                    or name.casefold() in ("about", "summary")):
                 self.problem(f"{where}.name", f"{name!r} must be a sheet name of 1 to 24 characters, none of "
-                             "[]:*?/\\ (the daily workbook adds ' by hour'), and not 'About'")
+                             "[]:*?/\\ (the daily workbook adds ' by hour'), and not 'About' or 'Summary'")
                 name = f"report{i}"
             elif name.casefold() in seen:
                 self.problem(f"{where}.name", f"{name!r} is used by two reports")
@@ -439,32 +492,89 @@ class _Parser:
                 for column in group_by:
                     if column not in source.columns:
                         self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}")
-            measures_raw = self.typed(item, "measures", dict, {}, f"{where}.measures")
-            if not measures_raw:
-                self.problem(f"{where}.measures", "needs at least one measure, such as readings = \"count\"")
-            measures: list[Measure] = []
-            for label, spec in measures_raw.items():
-                mwhere = f"{where}.measures.{label}"
-                if label in group_by:
-                    self.problem(mwhere, "a measure label must differ from the group_by columns")
-                if not isinstance(spec, str):
-                    self.problem(mwhere, "must be \"count\" or \"count|sum|avg|min|max:column\"")
-                    continue
-                func, _, column = spec.partition(":")
-                if func not in MEASURE_FUNCS or (func != "count" and not column):
-                    self.problem(mwhere, f"{spec!r} must be \"count\" or \"count|sum|avg|min|max:column\"")
-                    continue
-                if column and source:
-                    if column not in source.columns:
-                        self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
-                        continue
-                    if func in ("sum", "avg") and source.type_of(column) == "text":
-                        self.problem(mwhere, f"{func} needs a number column; declare it in "
-                                     f"sources.{source.name}.types as \"real\" or \"integer\"")
-                measures.append(Measure(label=label, func=func, column=column or None))
-            result.append(Report(name=name, source=source_name if source else "",
-                                 group_by=group_by, measures=tuple(measures)))
+            measures = self.measures(item, where, source, group_by)
+            result.append(Report(name=name, source=source_name if source else "", group_by=group_by,
+                                 measures=tuple(measures), **self.report_reading(item, where, measures)))
         return result
+
+    def measures(self, item: Mapping[str, Any], where: str, source: Optional[Source],
+                 group_by: tuple[str, ...]) -> list[Measure]:
+        measures_raw = self.typed(item, "measures", dict, {}, f"{where}.measures")
+        if not measures_raw:
+            self.problem(f"{where}.measures", "needs at least one measure, such as readings = \"count\"")
+        measures: list[Measure] = []
+        for label, spec in measures_raw.items():
+            mwhere = f"{where}.measures.{label}"
+            if label in group_by:
+                self.problem(mwhere, "a measure label must differ from the group_by columns")
+            if not label.strip() or any(ord(c) < 32 for c in label):
+                self.problem(mwhere, "a measure label needs a visible character and no control characters")
+            if not isinstance(spec, str):
+                self.problem(mwhere, "must be \"count\" or \"count|sum|avg|min|max:column\"")
+                continue
+            func, _, column = spec.partition(":")
+            if func not in MEASURE_FUNCS or (func != "count" and not column):
+                self.problem(mwhere, f"{spec!r} must be \"count\" or \"count|sum|avg|min|max:column\"")
+                continue
+            if column and source:
+                if column not in source.columns:
+                    self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
+                    continue
+                if func in ("sum", "avg") and source.type_of(column) == "text":
+                    self.problem(mwhere, f"{func} needs a number column; declare it in "
+                                 f"sources.{source.name}.types as \"real\" or \"integer\"")
+            measures.append(Measure(label=label, func=func, column=column or None))
+        return measures
+
+    def report_reading(self, item: Mapping[str, Any], where: str, measures: list[Measure]) -> dict[str, Any]:
+        """How a report wants to be read: title, chart, total, decimals, limits."""
+        labels = [m.label for m in measures]
+        known = f"(measures: {', '.join(labels) or 'none'})"
+        title = self.typed(item, "title", str, "", f"{where}.title").strip()
+        if len(title) > 120 or any(ord(c) < 32 for c in title):
+            self.problem(f"{where}.title", "must be one line of at most 120 characters")
+        chart: Optional[str] = ""
+        if "chart" in item:
+            raw = item["chart"]
+            if raw is False:
+                chart = None
+            elif isinstance(raw, str) and raw in labels:
+                chart = raw
+            else:
+                self.problem(f"{where}.chart", f"{raw!r} must be a measure label or false {known}")
+        total = self.typed(item, "total", bool, True, f"{where}.total")
+        decimals: Optional[int] = None
+        per_measure: dict[str, int] = {}
+        raw_decimals = item.get("decimals")
+        if isinstance(raw_decimals, dict):  # [reports.decimals]: per measure label
+            for label, value in raw_decimals.items():
+                if label not in labels:
+                    self.problem(f"{where}.decimals.{label}", f"is not a measure label {known}")
+                elif self._decimals(value, f"{where}.decimals.{label}"):
+                    per_measure[label] = value
+        elif raw_decimals is not None and self._decimals(raw_decimals, f"{where}.decimals"):
+            decimals = raw_decimals
+        limits: dict[str, Limit] = {}
+        for label, spec in self.typed(item, "limits", dict, {}, f"{where}.limits").items():
+            lwhere = f"{where}.limits.{label}"
+            if label not in labels:
+                self.problem(lwhere, f"is not a measure label {known}")
+                continue
+            if not isinstance(spec, dict) or not spec or set(spec) - {"below", "above"}:
+                self.problem(lwhere, "must be a table such as { below = 10.0, above = 80.0 }")
+                continue
+            bounds = {k: self.typed(spec, k, (int, float), None, f"{lwhere}.{k}") for k in ("below", "above")}
+            if None not in bounds.values() and bounds["below"] >= bounds["above"]:
+                self.problem(lwhere, f"below ({bounds['below']}) must be less than above ({bounds['above']})")
+            limits[label] = Limit(**{k: float(v) for k, v in bounds.items() if v is not None})
+        return {"title": title, "chart": chart, "total": total, "decimals": decimals,
+                "measure_decimals": per_measure, "limits": limits}
+
+    def _decimals(self, value: Any, where: str) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+            self.problem(where, f"{value!r} must be a whole number of decimals from 0 to 6")
+            return False
+        return True
 
     def email(self, data: Mapping[str, Any]) -> Optional[Email]:
         allowed = {"enabled", "host", "port", "security", "ca_file", "username", "sender", "hourly_to",
@@ -500,12 +610,12 @@ class _Parser:
                          "list at least one address")
         if not 0 < port < 65536:
             self.problem("email.port", f"{port} is not a TCP port (1-65535)")
-        subject = self.typed(raw, "subject", str, "{kind} report {window} ({zone})", "email.subject")
+        subject = self.typed(raw, "subject", str, "{title}: {kind} report {window} ({zone})", "email.subject")
         try:
-            subject.format(kind="Hourly", window="", zone="", file="")
+            subject.format(kind="Hourly", window="", zone="", file="", title="")
         except (KeyError, IndexError, ValueError) as exc:
-            self.problem("email.subject", f"{subject!r}: bad placeholder {exc}; use {{kind}}, {{window}}, "
-                         "{zone} and {file}")
+            self.problem("email.subject", f"{subject!r}: bad placeholder {exc}; use {{title}}, {{kind}}, "
+                         "{window}, {zone} and {file}")
         ca_file = self.typed(raw, "ca_file", str, None, "email.ca_file")
         ca_path = self.path(ca_file) if ca_file else None
         if ca_path is not None and enabled and not ca_path.is_file():
