@@ -402,12 +402,13 @@ class _Writer:
         measures = _hour_measures(table)
         lines = _chart_lines(table)
         chart_index = _chart_index(table)
-        headers = ["hour"] + [m.measure.label for _, m in measures]
+        # hour, the measures over all groups, utc offset: then, for the chart, its measure per group.
+        headers = ["hour"] + [m.measure.label for _, m in measures] + ["utc offset"]
         if chart_index is not None:
             label = table.report.measures[chart_index].label
             headers += [f"{label}: {_group_text(g)}" for g in lines]
-        headers.append("utc offset")
-        widths = [18.0] + [min(max(len(h) + 3, 12), 40) for h in headers[1:-1]] + [12.0]
+        widths = [18.0] + [min(max(len(h) + 3, 12), 40) for h in headers[1:]]
+        widths[len(measures) + 1] = 12.0
         ws = self.sheet(f"{table.report.name[:23]} by hour", widths)
         ws.auto_filter.ref = f"A1:{_letter(len(headers))}{len(series.hours) + 1}"
         ws.append(self.header(ws, headers, numeric_from=1))
@@ -416,18 +417,17 @@ class _Writer:
             ws.add_chart(chart, f"A{len(series.hours) + 3}")  # below the hours: the printed page stays readable
         chart_measure = _measures(table)[chart_index] if chart_index is not None else None
         for window, hour in series.hours:
-            cells = [self.value(ws, window.local_start.replace(tzinfo=None), HOUR_FORMAT)]
-            if hour.row_count:
-                cells += [self.value(ws, hour.overall[i], m.format, m.limit) for i, m in measures]
-                if chart_measure is not None and lines:
-                    by_group = {r[:table.group_width]: r[table.group_width + chart_index] for r in hour.rows}
-                    cells += [self.value(ws, by_group.get(g), chart_measure.format, chart_measure.limit)
-                              for g in lines]
-            else:
-                cells += [None] * (len(headers) - 2)  # an hour without data is a gap, not a zero
             offset = self.text(ws, offset_text(window.local_start))
             offset.alignment = self.center
-            ws.append(cells + [offset])
+            # An hour without data is a gap, not a zero: its cells stay empty.
+            cells = [self.value(ws, window.local_start.replace(tzinfo=None), HOUR_FORMAT)]
+            cells += [self.value(ws, hour.overall[i], m.format, m.limit) if hour.row_count else None
+                      for i, m in measures]
+            cells.append(offset)
+            if chart_measure is not None and lines and chart_index is not None:
+                by_group = {r[:table.group_width]: r[table.group_width + chart_index] for r in hour.rows}
+                cells += [self.value(ws, by_group.get(g), chart_measure.format, chart_measure.limit) for g in lines]
+            ws.append(cells)
 
     def chart(self, series: HourSeries):
         """Straight lines with markers over the local hours; an hour without data stays a gap."""
@@ -457,7 +457,7 @@ class _Writer:
         chart.display_blanks = "gap"
         chart.height, chart.width = 8.5, 24
         shown = [i for i, _ in _hour_measures(table)]
-        columns = ([2 + len(shown) + i for i in range(len(lines))] if lines else [2 + shown.index(index)])
+        columns = ([3 + len(shown) + i for i in range(len(lines))] if lines else [2 + shown.index(index)])
         for column in columns:
             data = Reference(range_string=f"{_quoted(sheet)}!${_letter(column)}$1:${_letter(column)}${count + 1}")
             line = Series(data, title_from_data=True)
