@@ -391,8 +391,8 @@ class _Writer:
             cells += [self.value(ws, v, m.format, m.limit, font=self.bold) for v, m in zip(table.total[width:],
                                                                                             measures)]
             for cell in cells:
-                if cell is not None:
-                    cell.border = self.total_border if cell.border != self.limit_border else cell.border
+                if cell is not None and cell.fill.fill_type != "solid":  # a limit's border stays
+                    cell.border = self.total_border
             ws.append(cells)
 
     # -- daily: `<name> by hour` -------------------------------------------------------------

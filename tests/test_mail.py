@@ -525,6 +525,9 @@ def test_late_rows_rewrite_the_hour_and_it_is_mailed_as_a_correction(home, cli, 
     configure(home, controller.port, "none")
     ingest_hour(home, cli)
     assert cli("hourly", "--hour", "2026-03-28 10:00").exit_code == 0
+    # Written again from the same rows: the same bytes, so the checksum says the recipients have it.
+    assert cli("hourly", "--hour", "2026-03-28 10:00").exit_code == 0
+    assert len(server.messages) == 1
     write_csv(home / "inbox" / "sensors" / "late.csv", "ts,site,metric,value\n2026-03-28 10:30:00,c,t,7\n")
     assert cli("ingest").exit_code == 0
 
@@ -534,6 +537,8 @@ def test_late_rows_rewrite_the_hour_and_it_is_mailed_as_a_correction(home, cli, 
     assert [m["message"]["Subject"] for m in server.messages] == [
         "sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
         "Correction: sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    sent = [r["sha256"] for r in deliveries(home) if r["status"] == "sent"]
+    assert len(sent) == 2 and sent[0] != sent[1]  # the correction is a different file from the first
     body = server.messages[1]["message"].get_body(("plain",)).get_content()
     assert "Rows: 3 from 2 files (source sensors)" in body
     assert attachment(server.messages[1]["message"])[1] == (home / "reports" / "hourly_20260328_1000.xlsx").read_bytes()
