@@ -269,6 +269,8 @@ class _Writer:
     # -- Summary -----------------------------------------------------------------------------
 
     def summary_sheet(self) -> None:
+        from openpyxl.worksheet.pagebreak import Break
+
         content = self.content
         ws = self.sheet("Summary", (26, 26, 22, 22, 14, 12, 15), header_rows=False)
         ws.append([self.text(ws, content.title, self.title_font)])
@@ -276,13 +278,16 @@ class _Writer:
         stamp = content.data_as_of
         as_of = f"Data as of {moment_words(stamp, content.window)}" if stamp else "No data in this window"
         ws.append([self.text(ws, as_of)])
-        row = 4
+        row = 3  # rows written so far
         if content.correction:
             ws.append([self.text(ws, "Correction: written again because its data changed after it was first "
                                      "written; it replaces the earlier version", self.correction_font)])
             row += 1
         previous = content.previous_window
         for index, table in enumerate(content.tables):
+            if index and content.by_hour:
+                # With its chart a report fills a printed page: the next one starts on a new page.
+                ws.row_breaks.append(Break(id=row))
             ws.append([])
             row += 1
             before = content.previous[index] if index < len(content.previous) else None
@@ -449,8 +454,8 @@ class _Writer:
         chart.y_axis.title = measure.label
         chart.x_axis.title = f"hour ({series.hours[0][0].zone})"
         chart.x_axis.number_format = "hh:mm"
-        chart.y_axis.number_format = number_format(table.report.decimals_of(
-            measure, table.columns[table.group_width + index].kind))
+        decimals = table.report.decimals_of(measure, table.columns[table.group_width + index].kind)
+        chart.y_axis.number_format = number_format(min(decimals, 1))  # an axis needs no more
         chart.x_axis.delete = False
         chart.y_axis.delete = False
         chart.y_axis.majorGridlines = chart.y_axis.majorGridlines  # keep the default horizontal lines
