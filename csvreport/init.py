@@ -43,12 +43,18 @@ types     = { value = "real" }               # text (default), integer, real
 
 [[reports]]
 name     = "sensor_summary"      # the sheet name
+# title  = "Sensor summary"      # on the Summary sheet, printed pages and mail subjects; default: name
 source   = "sensors"
 group_by = ["site", "metric"]
-[reports.measures]               # label = "count", or "count|sum|avg|min|max:column"
-readings  = "count"
-value_avg = "avg:value"
-value_max = "max:value"
+# chart  = "Average"             # the measure charted by hour; default: the first that is not a count
+# total  = false                 # no Total row, for groups whose units differ
+# decimals = 1                   # fixed decimals of sum/avg/min/max; or a [reports.decimals] table per label
+[reports.measures]               # label = "count", or "count|sum|avg|min|max:column"; labels are headers
+"Readings" = "count"
+"Average"  = "avg:value"
+"Highest"  = "max:value"
+# [reports.limits]               # values outside are highlighted and counted on the Summary
+# "Highest" = { above = 80.0 }
 
 [hourly]
 catch_up_hours = 24              # how far back a plain `csvreport hourly` fills gaps
