@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Optional, Sequence
@@ -146,6 +146,9 @@ def parse_hour(text: str, zone: str) -> Window:
 # -- aggregation ---------------------------------------------------------------------------
 
 
+MAX_LINES = 8  # a chart draws one line per group up to this many groups
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -244,10 +247,20 @@ def _totals(report: Report, per_group: list[list[Any]]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def hour_totals(conn: sqlite3.Connection, report: Report, source: Source, hours: Sequence[Window]) -> list[
-        tuple[Window, ReportTable]]:
-    """The report hour by hour (the `<name> by hour` sheet and its chart): per group and overall."""
-    return [(hour, aggregate(conn, report, source, hour)) for hour in hours]
+def hour_totals(conn: sqlite3.Connection, report: Report, source: Source, hours: Sequence[Window],
+                per_group: bool = True) -> list[tuple[Window, ReportTable]]:
+    """The report hour by hour (the `<name> by hour` sheet and its chart): overall, and per group if asked.
+
+    Without `per_group` each hour is one ungrouped query (no GROUP BY to sort), which is all
+    a report with more groups than a chart draws lines for needs.
+    """
+    wanted = report if per_group else overall_only(report)
+    return [(hour, aggregate(conn, wanted, source, hour)) for hour in hours]
+
+
+def overall_only(report: Report) -> Report:
+    """The report without its groups: one row over the whole window, its `overall` values."""
+    return replace(report, group_by=())
 
 
 def day_before(window: Window) -> Optional[Window]:

@@ -26,8 +26,8 @@ from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 from csvreport import db, log
-from csvreport.aggregate import (Window, aggregate, day_before, day_window, hour_totals, hours_of_day, hours_between, local_text,
-                                 parse_hour, report_sources, source_summary)
+from csvreport.aggregate import (MAX_LINES, Window, aggregate, day_before, day_window, hour_totals, hours_between,
+                                 hours_of_day, local_text, overall_only, parse_hour, report_sources, source_summary)
 from csvreport.config import SLOT_RE, Settings
 from csvreport.errors import ConfigError
 from csvreport.runs import Run
@@ -336,11 +336,14 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
     change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
     sources = {s.name: s for s in settings.sources}
     tables = [aggregate(conn, r, sources[r.source], job.window) for r in settings.reports]
-    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour))
+    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour,
+                                                  per_group=len(t.rows) <= MAX_LINES))
                for t in tables] if job.kind == "daily" else []
-    # The same window a day earlier, for the Summary's comparison: one query per report over its time index.
+    # The same window a day earlier, for the Summary's comparison: one query per report over its time index,
+    # without GROUP BY unless the Summary lists the groups (a report without a total).
     earlier = day_before(job.window)
-    previous = [aggregate(conn, r, sources[r.source], earlier) if earlier else None for r in settings.reports]
+    previous = [aggregate(conn, r if not r.total else overall_only(r), sources[r.source], earlier) if earlier
+                else None for r in settings.reports]
     summaries = [source_summary(conn, s, job.window) for s in report_sources(settings)]
     content = workbook.Content(job.kind, job.window, summaries, tables, by_hour, previous, earlier,
                                correction=corrected(conn, settings, job.kind, job.window))

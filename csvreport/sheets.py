@@ -12,12 +12,13 @@ openpyxl is imported inside `build_book`, so commands that write no workbook nev
 from __future__ import annotations
 
 import math
+from copy import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from csvreport import __version__
-from csvreport.aggregate import ReportTable, Window
+from csvreport.aggregate import MAX_LINES, ReportTable, Window
 from csvreport.config import Limit, Measure
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 EXCEL_MAX_TEXT = 32767
 HOUR_FORMAT = "yyyy-mm-dd hh:mm"
 NO_ROWS = "No rows in this window"
-MAX_LINES = 8  # a chart draws one line per group up to this many groups
 MAX_SUMMARY_GROUPS = 20  # a report without a total lists at most this many groups on the Summary
 CHART_ROWS = 18  # rows a chart on the Summary takes
 HEADER_FILL = "DDEBF7"
@@ -190,7 +190,6 @@ class _Writer:
         thin = Side(style="thin", color="808080")
         self.header_border = Border(bottom=thin)
         self.total_border = Border(top=thin)
-        # Outside a limit: a fill for the screen and a bold border that survives black-and-white print.
         heavy = Side(style="medium", color=LIMIT_INK)
         self.limit_fill = PatternFill("solid", fgColor=LIMIT_FILL)
         self.limit_border = Border(left=heavy, right=heavy, top=heavy, bottom=heavy)
@@ -199,20 +198,46 @@ class _Writer:
         self.center = Alignment(horizontal="center")
         self.left = Alignment(horizontal="left")
         self.words = window_words(content.window)
+        self.styles: dict[tuple, Any] = {}
 
     # -- cells -------------------------------------------------------------------------------
 
-    def text(self, ws, value: str, font=None):
+    def dress(self, cell, font=None, fill=None, border=None, alignment=None, fmt: Optional[str] = None):
+        """Style a cell; each combination is resolved once per workbook and then copied.
+
+        openpyxl hashes a Font, Fill or Border every time one is assigned: copying the
+        resolved style of an earlier cell keeps thousands of styled cells cheap.
+        """
+        key = (id(font), id(fill), id(border), id(alignment), fmt)
+        resolved = self.styles.get(key)
+        if resolved is None:
+            if font is not None:
+                cell.font = font
+            if fill is not None:
+                cell.fill = fill
+            if border is not None:
+                cell.border = border
+            if alignment is not None:
+                cell.alignment = alignment
+            if fmt is not None:
+                cell.number_format = fmt
+            self.styles[key] = copy(cell._style)
+        else:
+            cell._style = copy(resolved)
+        return cell
+
+    def text(self, ws, value: str, font=None, alignment=None):
         value = self.illegal.sub("\ufffd", value)
         if len(value) > EXCEL_MAX_TEXT:
             value = value[:EXCEL_MAX_TEXT - 1] + "\u2026"
         cell = self.Cell(ws, value=value)
         cell.data_type = "s"  # never a formula, whatever the text starts with
-        if font is not None:
-            cell.font = font
+        if font is not None or alignment is not None:
+            self.dress(cell, font=font, alignment=alignment)
         return cell
 
-    def value(self, ws, value: Any, fmt: str, limit: Optional[Limit] = None, font=None):
+    def value(self, ws, value: Any, fmt: str, limit: Optional[Limit] = None, font=None, border=None,
+              alignment=None):
         if value is None:
             return None
         if isinstance(value, bytes):
@@ -222,20 +247,17 @@ class _Writer:
         if isinstance(value, float) and not math.isfinite(value):
             return self.text(ws, str(value), font)
         cell = self.Cell(ws, value=value)
-        cell.number_format = fmt
         if limit is not None and limit.outside(value):
-            cell.fill, cell.border, cell.font = self.limit_fill, self.limit_border, self.limit_font
-        elif font is not None:
-            cell.font = font
-        return cell
+            # Outside a limit: a fill for the screen and a bold border that survives black-and-white print.
+            return self.dress(cell, self.limit_font, self.limit_fill, self.limit_border, alignment, fmt)
+        return self.dress(cell, font, None, border, alignment, fmt)
 
     def header(self, ws, names: Sequence[str], numeric_from: int = 10**6):
         cells = []
         for i, name in enumerate(names):
-            cell = self.text(ws, name, self.bold)
-            cell.fill, cell.border = self.header_fill, self.header_border
-            if i >= numeric_from:
-                cell.alignment = self.right  # over the numbers it heads
+            cell = self.text(ws, name)
+            # right-aligned over the numbers it heads
+            self.dress(cell, self.bold, self.header_fill, self.header_border, self.right if i >= numeric_from else None)
             cells.append(cell)
         return cells
 
@@ -329,8 +351,8 @@ class _Writer:
         ws.append(self.header(ws, ["measure", " \u00b7 ".join(report.group_by) or "", window_short(self.content.window),
                                    day_before, "change", "change %", "outside limits"], numeric_from=2))
         row += 3
-        earlier = {r[:table.group_width]: r[table.group_width:] for r in before.rows} if before else {}
         per_group = not report.total and table.group_width > 0
+        earlier = {r[:table.group_width]: r[table.group_width:] for r in before.rows} if before and per_group else {}
         for i, m in enumerate(measures):
             lines: list[tuple[str, Any, Any, Optional[int]]] = []
             if per_group and m.measure.func != "count":
@@ -392,12 +414,9 @@ class _Writer:
             ws.append([self.value(ws, v, f) for v, f in zip(record[:width], group_formats)]
                       + [self.value(ws, v, m.format, m.limit) for v, m in zip(record[width:], measures)])
         if table.total:
-            cells = [self.text(ws, "Total", self.bold)] + [None] * (width - 1)
-            cells += [self.value(ws, v, m.format, m.limit, font=self.bold) for v, m in zip(table.total[width:],
-                                                                                            measures)]
-            for cell in cells:
-                if cell is not None and cell.fill.fill_type != "solid":  # a limit's border stays
-                    cell.border = self.total_border
+            cells = [self.dress(self.text(ws, "Total"), self.bold, border=self.total_border)] + [None] * (width - 1)
+            cells += [self.value(ws, v, m.format, m.limit, font=self.bold, border=self.total_border)
+                      for v, m in zip(table.total[width:], measures)]
             ws.append(cells)
 
     # -- daily: `<name> by hour` -------------------------------------------------------------
@@ -422,8 +441,7 @@ class _Writer:
             ws.add_chart(chart, f"A{len(series.hours) + 3}")  # below the hours: the printed page stays readable
         chart_measure = _measures(table)[chart_index] if chart_index is not None else None
         for window, hour in series.hours:
-            offset = self.text(ws, offset_text(window.local_start))
-            offset.alignment = self.center
+            offset = self.text(ws, offset_text(window.local_start), alignment=self.center)
             # An hour without data is a gap, not a zero: its cells stay empty.
             cells = [self.value(ws, window.local_start.replace(tzinfo=None), HOUR_FORMAT)]
             cells += [self.value(ws, hour.overall[i], m.format, m.limit) if hour.row_count else None
@@ -506,11 +524,9 @@ class _Writer:
         ws.append([])
         ws.append(self.header(ws, ["source", "rows in window", "files"]))
         for summary in content.sources:
-            cells = [self.text(ws, summary.name), self.value(ws, summary.rows, "#,##0"),
-                     self.value(ws, summary.files, "#,##0")]
-            for cell in cells[1:]:
-                cell.alignment = self.left  # under the facts above, not at the far edge of a wide column
-            ws.append(cells)
+            # left-aligned: under the facts above, not at the far edge of a wide column
+            ws.append([self.text(ws, summary.name), self.value(ws, summary.rows, "#,##0", alignment=self.left),
+                       self.value(ws, summary.files, "#,##0", alignment=self.left)])
         ws.append([])
         ws.append(self.header(ws, ["report", "title and source", "group by", "measures"]))
         for table in content.tables:
