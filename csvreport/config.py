@@ -7,6 +7,7 @@ one line each, naming the file and the key, before any command touches anything.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
@@ -78,7 +79,7 @@ class Limit:
     above: Optional[float] = None
 
     def outside(self, value: Any) -> bool:
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
             return False
         return (self.below is not None and value < self.below) or (self.above is not None and value > self.above)
 
@@ -125,7 +126,7 @@ class Report:
         return DEFAULT_DECIMALS if self.decimals is None else self.decimals
 
 
-def title_of(reports: "tuple[Report, ...] | list[Report]") -> str:
+def title_of(reports: tuple[Report, ...] | list[Report]) -> str:
     """A workbook's title: its reports' titles (mail subjects, document properties)."""
     return ", ".join(r.heading for r in reports) or "csvreport"
 

@@ -363,8 +363,8 @@ class _Writer:
                     lines.append((_group_text(key), value, then[i] if then else None,
                                   int(m.limit.outside(value)) if m.limit else None))
                 if len(table.rows) > MAX_SUMMARY_GROUPS:
-                    lines.append((f"{len(table.rows) - MAX_SUMMARY_GROUPS} more groups: see the sheet "
-                                  f"{report.name}", None, None, None))
+                    more = f"{len(table.rows) - MAX_SUMMARY_GROUPS} more groups: see the sheet {report.name}"
+                    lines.append((more, None, None, None))
             else:
                 whole = "all" if table.group_width else ""
                 lines.append((whole, table.overall[i] if table.overall else None,

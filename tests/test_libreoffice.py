@@ -12,7 +12,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import write_config, write_csv
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -86,7 +85,7 @@ def test_printed_workbooks_have_a_header_on_every_page_and_the_summary_figures(h
     proc = subprocess.run(
         [SOFFICE, f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}", "--headless", "--convert-to", "pdf",
          "--outdir", str(out), str(reports / "hourly_20260615_1000.xlsx"), str(reports / "daily_20260615_1200.xlsx")],
-        capture_output=True, text=True, timeout=180)
+        capture_output=True, text=True, timeout=180, check=False)  # judged by the PDFs it made
     title = "Cold room & store, by_metric"
     expected = {  # name: (pages, window as every page header says it)
         "hourly_20260615_1000": (4, "Monday 15 June 2026, 10:00\u201311:00 Europe/Berlin (+02:00)"),

@@ -13,23 +13,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import BASE_CONFIG, write_config, write_csv
 
-from conftest import write_config, write_csv
 from csvreport import __version__
 
-CONFIG = """
-timezone = "Europe/Berlin"
-
-[ingest]
-settle_seconds = 0
-
-[[sources]]
-name = "sensors"
-pattern = "inbox/sensors/*.csv"
-timestamp = "ts"
-columns = ["ts", "site", "metric", "value"]
-types = { value = "real" }
-
+# The standard home's zone and source, with two reports that say how they want to be read.
+CONFIG = BASE_CONFIG.split("[[reports]]")[0].format(max_bad_rows=0, extra_source="") + """
 [[reports]]
 name = "temperature"
 title = "Cold room & store"
@@ -90,9 +79,10 @@ def summary_lines(ws) -> dict[tuple[str, str], list]:
     """(measure, group) -> [this window, day before, change, change %, outside limits] cells."""
     lines = {}
     for row in ws.iter_rows(min_row=1):
-        if row[0].value and row[0].font.b and len(row) >= 7 and row[1].data_type == "s" and row[0].value != "measure":
-            if isinstance(row[1].value, str) and (row[2].value is not None or row[3].value is not None):
-                lines[(row[0].value, row[1].value)] = list(row[2:7])
+        label = row[0].value if len(row) >= 7 and row[0].font.b else None
+        if label and label != "measure" and isinstance(row[1].value, str) and (
+                row[2].value is not None or row[3].value is not None):
+            lines[(label, row[1].value)] = list(row[2:7])
     return lines
 
 
@@ -242,9 +232,9 @@ def test_daily_workbook_of_a_25_hour_day_charts_each_group_with_gaps(setup, cli)
         assert "$A$2:$A$26" in xml  # the 25 local hours as categories
     temperature = [x for x in charts if "Average (°C) by hour" in x]
     assert len(temperature) == 2
-    assert re.search(r"<valAx>.*<a:t>Average \(°C\)</a:t>.*</valAx>", temperature[0], re.S)
+    assert re.search(r"<valAx>.*<a:t>Average \(°C\)</a:t>.*</valAx>", temperature[0], re.DOTALL)
     assert re.search(r"<catAx>.*<a:t>hour \(Europe/Berlin\)</a:t>.*formatCode=\"hh:mm\".*</catAx>", temperature[0],
-                     re.S)
+                     re.DOTALL)
     assert "'temperature by hour'!$G$2:$G$26" in temperature[0] and "'temperature by hour'!$H$2:$H$26" in temperature[0]
     with zipfile.ZipFile(path) as archive:
         drawings = [n for n in archive.namelist() if n.startswith("xl/worksheets/_rels/")]
