@@ -243,9 +243,9 @@ class _Writer:
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         if isinstance(value, str):
-            return self.text(ws, value, font)
+            return self.text(ws, value, font, alignment)
         if isinstance(value, float) and not math.isfinite(value):
-            return self.text(ws, str(value), font)
+            return self.text(ws, str(value), font, alignment)
         cell = self.Cell(ws, value=value)
         if limit is not None and limit.outside(value):
             # Outside a limit: a fill for the screen and a bold border that survives black-and-white print.
@@ -372,8 +372,9 @@ class _Writer:
                               outside[i] if m.limit else None))
             for group, value, then, out in lines:
                 cells = [self.text(ws, m.measure.label, self.bold), self.text(ws, group)]
-                cells.append(self.value(ws, value, m.format, m.limit))
-                cells.append(self.value(ws, then, m.format, m.limit))
+                # a text value (the max of a text column) lines up with the numbers around it
+                cells.append(self.value(ws, value, m.format, m.limit, alignment=self.right))
+                cells.append(self.value(ws, then, m.format, m.limit, alignment=self.right))
                 change = value - then if _numbers(value, then) else None
                 cells.append(self.value(ws, change, change_format(m.decimals)))
                 ratio = change / abs(then) if change is not None and then else None

@@ -4,8 +4,8 @@
 
 Copies example/ (configuration and exports) into a temporary home, runs `ingest`,
 `hourly --hour "2026-03-29 14:00"` and `daily --date 2026-03-29 --until 18:00` there,
-prints both workbooks to PDF with LibreOffice (`soffice`) and renders the pages that the
-docs show with `pdftoppm` (poppler-utils). Nothing outside docs/images/ is changed.
+prints both workbooks to PDF with LibreOffice (`soffice`) and renders the first page of
+each sheet the docs show (found by its footer with `pdftotext`) with `pdftoppm` (poppler-utils). Nothing outside docs/images/ is changed.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ REPO = DOCS.parent
 IMAGES = DOCS / "images"
 HOURLY = "hourly_20260329_1400"
 DAILY = "daily_20260329_1800"
-# image name: (workbook, page of its PDF, dots per inch, grey: as a black-and-white printer shows it)
+# image name: (workbook, the sheet whose first printed page it shows, dots per inch, grey: as a
+# black-and-white printer shows it)
 PICTURES = {
-    "hourly.png": (HOURLY, 1, 80, False),             # the hourly Summary
-    "hourly_report.png": (HOURLY, 2, 80, False),      # a report sheet: fixed decimals, limits, no Total row
-    "daily_summary.png": (DAILY, 1, 80, False),       # the daily Summary with its chart
-    "daily_by_hour.png": (DAILY, 3, 80, False),       # `<name> by hour`: a line per group, a gap where no data
-    "printed_page.png": (DAILY, 2, 100, True),        # printed in black and white: header, footer, limits
-    "about.png": (HOURLY, 3, 80, False),              # the About sheet
+    "hourly.png": (HOURLY, "Summary", 80, False),
+    "hourly_report.png": (HOURLY, "sensor_summary", 80, False),       # fixed decimals, limits, no Total row
+    "daily_summary.png": (DAILY, "Summary", 80, False),               # with the report's chart
+    "daily_by_hour.png": (DAILY, "sensor_summary by hour", 80, False),  # a line per group
+    "printed_page.png": (DAILY, "sensor_summary", 100, True),         # header, footer, limits in black and white
+    "about.png": (HOURLY, "About", 80, False),
 }
 
 
@@ -36,11 +37,22 @@ def run(*args: str, cwd: Path | None = None) -> None:
     subprocess.run(list(args), check=True, cwd=cwd, stdout=subprocess.DEVNULL)
 
 
+def first_page(pdf: Path, sheet: str) -> int:
+    """The number of the first page whose footer names `sheet` (the footer reads: sheet, Page X of Y)."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    for number, page in enumerate(text.split("\f"), start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        if lines and lines[-1].startswith(f"{sheet}  ") and " Page " in f" {lines[-1]}":
+            return number
+    raise SystemExit(f"{pdf.name}: no page of the sheet {sheet!r}")
+
+
 def main() -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None or shutil.which("pdftoppm") is None:
-        sys.exit("needs LibreOffice (soffice) and pdftoppm (poppler-utils): apt-get install libreoffice-calc "
-                 "poppler-utils")
+    if soffice is None or shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
+        sys.exit("needs LibreOffice (soffice) and pdftoppm and pdftotext (poppler-utils): apt-get install "
+                 "libreoffice-calc poppler-utils")
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch) / "example"
         shutil.copytree(REPO / "example" / "config", home / "config")
@@ -54,7 +66,8 @@ def main() -> None:
         run(soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf", "--outdir", str(pdfs),
             str(home / "reports" / f"{HOURLY}.xlsx"), str(home / "reports" / f"{DAILY}.xlsx"))
         IMAGES.mkdir(exist_ok=True)
-        for name, (book, page, dpi, grey) in PICTURES.items():
+        for name, (book, sheet, dpi, grey) in PICTURES.items():
+            page = first_page(pdfs / f"{book}.pdf", sheet)
             target = IMAGES / name
             run("pdftoppm", "-png", "-singlefile", "-f", str(page), "-l", str(page), "-r", str(dpi),
                 *(["-gray"] if grey else []), str(pdfs / f"{book}.pdf"), str(target.with_suffix("")))
