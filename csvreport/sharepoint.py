@@ -47,7 +47,7 @@ from csvreport.runs import Run
 
 INSTALL_HINT = "pip install 'csvreport[sharepoint]'"
 STAGE = "sync"
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # what a cut connection can lose of the bytes in flight; the rest resumes with Range
 PAGE_SIZE = 200
 MAX_ATTEMPTS = 8  # per request, before SharePoint counts as unreachable (also bounded by max_retry_seconds)
 MAX_BACKOFF = 60.0  # seconds, when no Retry-After says how long
@@ -131,6 +131,16 @@ def _read_certificate(path: Path) -> dict[str, str]:
     if not key or not cert:
         missing = " and ".join(w for w, m in (("a private key", key), ("a certificate", cert)) if not m)
         raise ValueError(f"{path} holds no {missing} in PEM form; put both in the file (see docs/sharepoint.md)")
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        private_key = load_pem_private_key(key.group(0).encode("ascii"), password=None)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the private key cannot be read ({exc}); it must be unencrypted PEM") from None
+    if not isinstance(private_key, RSAPrivateKey):
+        raise ValueError(f"{path}: the private key is not an RSA key; Microsoft Entra ID takes RSA certificates "
+                         "(see docs/sharepoint.md)")
     der = ssl.PEM_cert_to_DER_cert(cert.group(0))
     return {"private_key": key.group(0), "thumbprint": hashlib.sha1(der).hexdigest(),
             "public_certificate": cert.group(0)}
@@ -264,7 +274,7 @@ class Graph:
 
     def _pause(self, attempt: int, wait: float | None, what: str) -> None:
         """Wait before the next attempt, as asked (Retry-After) or backing off; Unreachable when out of budget."""
-        delay = wait if wait is not None else min(2.0 ** attempt, MAX_BACKOFF)
+        delay = wait if wait is not None else min(2.0 ** attempt - 1, MAX_BACKOFF)
         if attempt + 1 >= MAX_ATTEMPTS or self.slept + delay > self.remote.max_retry_seconds:
             raise Unreachable(f"{what}; gave up after {attempt + 1} attempts and {self.slept:g} s of waiting "
                               f"(max_retry_seconds = {self.remote.max_retry_seconds:g})")
@@ -438,9 +448,7 @@ class Graph:
                     for chunk in response.iter_content(CHUNK):
                         handle.write(chunk)
                         written += len(chunk)
-                except (requests.RequestException, OSError) as exc:
-                    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-                        raise
+                except requests.RequestException as exc:  # a full disk (OSError) is not retried
                     response.close()
                     self._pause(attempt, None, f"{item.name}: the connection broke after {written} of {item.size} "
                                 f"bytes ({_short(exc)}); resuming with Range")
