@@ -142,7 +142,7 @@ def ingest(
 @app.command()
 def sync(
     ctx: typer.Context,
-    remote: Annotated[Optional[str], typer.Option("--remote", metavar="NAME", help="Only this [[sharepoint]] "
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Only this [[sharepoint]] "
                                                   "remote (default: every one).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List each remote folder and say what would be "
                                           "downloaded and marked; change nothing.")] = False,
@@ -160,7 +160,7 @@ def sync(
         raise error
 
 
-def _sync(settings: Settings, remote: Optional[str], dry_run: bool, wait: float) -> Optional[CsvReportError]:
+def _sync(settings: Settings, remote: str | None, dry_run: bool, wait: float) -> CsvReportError | None:
     """Run one (recorded) sync; a refusal from SharePoint is returned, so `ingest --sync` can still load."""
     from csvreport import sharepoint
     from csvreport.runs import dry_run as unrecorded

@@ -118,7 +118,7 @@ def _credential_problems(settings: Settings, remote: Remote) -> list[str]:
         return []
     try:
         _read_certificate(remote.certificate)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         return [f"{where}.certificate: {exc}"]
     return []
 
@@ -139,7 +139,7 @@ def _read_certificate(path: Path) -> dict[str, str]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: the private key cannot be read ({exc}); it must be unencrypted PEM") from None
     if not isinstance(private_key, RSAPrivateKey):
-        raise ValueError(f"{path}: the private key is not an RSA key; Microsoft Entra ID takes RSA certificates "
+        raise TypeError(f"{path}: the private key is not an RSA key; Microsoft Entra ID takes RSA certificates "
                          "(see docs/sharepoint.md)")
     der = ssl.PEM_cert_to_DER_cert(cert.group(0))
     return {"private_key": key.group(0), "thumbprint": hashlib.sha1(der).hexdigest(),

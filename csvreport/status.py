@@ -554,7 +554,7 @@ def _number(value: float) -> str:
 # SharePoint remotes (csvreport sync): facts, problems and renderings, kept together
 
 
-def remote_facts(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dict[str, Any]]:
+def remote_facts(conn: sqlite3.Connection | None, settings: Settings) -> list[dict[str, Any]]:
     """Per [[sharepoint]] remote: its last sync attempt and success, and files downloaded but not yet marked."""
     recorded: dict[str, dict[str, Any]] = {}
     unmarked: dict[str, int] = {}
@@ -607,8 +607,8 @@ def remote_problems(remotes: list[dict[str, Any]], settings: Settings, now: floa
 def remote_rows(remotes: list[dict[str, Any]]) -> list[list[str]]:
     return [[r["name"], f"last sync {r['last_attempt_at'] or 'never'}",
              f"last success {r['last_success_at'] or 'never'}",
-             f"{r['last_status'] or '-'}: {r['files_seen']} seen, {r['files_downloaded']} downloaded, "
-             f"{r['files_marked']} marked",
+             (f"{r['last_status'] or '-'}: {r['files_seen']} seen, {r['files_downloaded']} downloaded, "
+              f"{r['files_marked']} marked"),
              f"{r['files_unmarked']} not yet marked", (r["last_error"] or "")[:120]] for r in remotes]
 
 

@@ -18,10 +18,11 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
@@ -64,7 +65,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     times: int = 1
-    action: Callable[["Handler"], bool] | None = None  # True: the action answered the request itself
+    action: Callable[[Handler], bool] | None = None  # True: the action answered the request itself
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

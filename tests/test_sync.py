@@ -13,9 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE_CONFIG, REPO, write_config
-from graph_standin import CLIENT_ID, SECRET, TENANT, Standin, cut_after, error_body, hold, on, qxh
+from graph_standin import (
+    CLIENT_ID,
+    SECRET,
+    TENANT,
+    Standin,
+    cut_after,
+    error_body,
+    hold,
+    on,
+    qxh,
+)
 
 pytest.importorskip("msal")
 pytest.importorskip("trustme")
@@ -274,7 +283,7 @@ def test_wrong_tenant_client_and_site_name_their_keys(graph, home, cli):
     result = cli("sync")
     assert result.exit_code == 1 and "check sharepoint.plant_exports.client_id" in result.output
     write_config(home, (home / "config" / "settings.toml").read_text().replace(
-        f'client_id = "00000000-0000-0000-0000-000000000001"', f'client_id = "{CLIENT_ID}"').replace(
+        'client_id = "00000000-0000-0000-0000-000000000001"', f'client_id = "{CLIENT_ID}"').replace(
         "sites/Operations", "sites/Nowhere"))
     result = cli("sync")
     assert result.exit_code == 1
@@ -316,9 +325,8 @@ def test_secret_in_settings_is_refused(graph, home, cli):
 
 def test_certificate_credentials(graph, home, cli, monkeypatch, tmp_path):
     import jwt
-    from cryptography import x509
-
     import trustme
+    from cryptography import x509
 
     monkeypatch.delenv("CSVREPORT_SHAREPOINT_SECRET")
     pem = home / "config" / "sharepoint.pem"
