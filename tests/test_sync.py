@@ -478,3 +478,53 @@ def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli):
     assert "SharePoint remote plant_exports has not synced successfully since 2026-01-01T00:00:00.000Z" in \
         result.output
     assert "max_sync_age_hours = 6" in result.output
+
+
+def test_ingest_sync_loads_local_files_even_when_sharepoint_refuses(graph, home, cli, monkeypatch):
+    monkeypatch.setenv("CSVREPORT_SHAREPOINT_SECRET", "wrong")
+    local = home / "inbox" / "sensors" / "local.csv"
+    local.write_bytes(csv_bytes(9))
+    os.utime(local, (time.time() - 3600,) * 2)
+    result = cli("ingest", "--sync")
+    assert result.exit_code == 1
+    assert "Error: the token endpoint refused the app (invalid_client" in result.output
+    with database(home) as conn:
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 1
+        runs = conn.execute("SELECT command, status FROM run_history ORDER BY id").fetchall()
+    assert runs == [("sync", "failed"), ("ingest", "ok")]
+
+
+def test_sharepoint_configuration_is_validated_as_a_whole(graph, home, cli):
+    body = BASE_CONFIG.format(max_bad_rows=0, extra_source="") + """
+[monitor]
+max_sync_age_hours = 0
+
+[[sharepoint]]
+name = "Bad Name"
+site = "http://contoso.sharepoint.com/sites/x"
+library = "Documents"
+folder = "Exports"
+processed_folder = "/Exports/"
+download_to = "inbox/sensors"
+tenant_id = "t"
+client_id = "c"
+graph_endpoint = "https://graph.microsoft.us/v1.0"
+pattern = "sub/*.csv"
+"""
+    write_config(home, body)
+    result = cli("sync")
+    assert result.exit_code == 2
+    for line in ("monitor.max_sync_age_hours: must be more than 0",
+                 "sharepoint[0].name: 'Bad Name' must match",
+                 "sharepoint.remote0.site: 'http://contoso.sharepoint.com/sites/x' must be the site's https URL",
+                 "sharepoint.remote0.processed_folder: must differ from folder",
+                 "sharepoint.remote0.graph_endpoint: 'https://graph.microsoft.us/v1.0' must be an https URL "
+                 "without a path",
+                 "sharepoint.remote0.pattern: 'sub/*.csv' must be a file name pattern"):
+        assert line in result.output, line
+    configure(home, graph)
+    assert cli("sync", "--remote", "other").exit_code == 2
+    assert "--remote other: no [[sharepoint]] table named 'other'" in cli("sync", "--remote", "other").output
+    write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source=""))
+    result = cli("sync")
+    assert result.exit_code == 2 and "no [[sharepoint]] table, so there is nothing to sync" in result.output
