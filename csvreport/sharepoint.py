@@ -578,7 +578,8 @@ def _sync_remote(settings: Settings, conn: sqlite3.Connection, run: Run, remote:
         listed.add(item.id)
         row = conn.execute("SELECT etag, state, local_path FROM sharepoint_items WHERE remote = ? AND item_id = ?",
                            (remote.name, item.id)).fetchone()
-        known = row is not None and row[0] == item.etag and row[1] in ("downloaded", "marked")
+        # A marked item back in the folder was put there to be taken again (docs/sharepoint.md).
+        known = row is not None and row[0] == item.etag and row[1] == "downloaded"
         if known:
             tally.skipped += 1
         if dry_run:
@@ -586,8 +587,7 @@ def _sync_remote(settings: Settings, conn: sqlite3.Connection, run: Run, remote:
                 log.info(STAGE, f"would download {item.name} ({item.size} bytes) into {remote.download_to}",
                          remote=remote.name, file=item.name)
                 tally.downloaded += 1
-            if not known or row[1] == "downloaded":
-                tally.marked += 1
+            tally.marked += 1
             continue
         if not known and not _download(conn, run, graph, remote, drive_id, item, tally, row):
             continue

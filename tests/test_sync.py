@@ -528,3 +528,16 @@ pattern = "sub/*.csv"
     write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source=""))
     result = cli("sync")
     assert result.exit_code == 2 and "no [[sharepoint]] table, so there is nothing to sync" in result.output
+
+
+def test_a_processed_file_moved_back_is_downloaded_again_over_its_own_file(graph, home, cli):
+    node = graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    assert cli("sync").exit_code == 0
+    node.parent = graph.resolve("Exports/Sensors").id  # an operator moves it back to take it again
+    node.version += 1
+    before = graph.downloads[node.id]
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert graph.downloads[node.id] == before + 1
+    assert drop(home) == ["a.csv"] and graph.names_in("Exports/Sensors/Processed") == ["a.csv"]
+    assert items(home)["a.csv"][0] == "marked"
