@@ -158,10 +158,9 @@ def ca_bundle() -> str | bool:
 class Graph:
     """Graph v1.0 requests for one remote, with its token, retries and time budget."""
 
-    def __init__(self, settings: Settings, remote: Remote, sleep: Any = time.sleep) -> None:
+    def __init__(self, remote: Remote, sleep: Any = time.sleep) -> None:
         import requests
 
-        self.settings = settings
         self.remote = remote
         self.where = f"sharepoint.{remote.name}"
         self.base = f"{remote.graph_endpoint}/v1.0"
@@ -236,9 +235,8 @@ class Graph:
 
     # -- requests
 
-    def request(self, method: str, url: str, *, auth: bool = True, ok: tuple[int, ...] = (200,),
-                **kwargs: Any) -> Any:
-        """One Graph request with Microsoft's retry rules; returns the response (any status in `ok`)."""
+    def request(self, method: str, url: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        """One request with Microsoft's retry rules; a response of any other status is the caller's to judge."""
         import requests
 
         if not url.startswith("https://"):
@@ -285,7 +283,7 @@ class Graph:
 
     def get_json(self, path: str, missing: str | None = None) -> dict[str, Any] | None:
         """GET a Graph resource; None on 404 when `missing` is None, else a CsvReportError saying `missing`."""
-        response = self.request("GET", path, ok=(200, 404))
+        response = self.request("GET", path)
         if response.status_code == 404:
             if missing:
                 raise CsvReportError(f"{missing} (Graph: {_graph_error(response)})")
@@ -371,7 +369,7 @@ class Graph:
                 continue
             response = self.request(
                 "POST", f"/drives/{quote(drive_id, safe='')}/items/{quote(parent_id, safe='')}/children",
-                json={"name": part, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"}, ok=(201, 409))
+                json={"name": part, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"})
             if response.status_code == 409:  # created meanwhile by someone else
                 again = self.folder(drive_id, "/".join(done))
                 if again is None:
@@ -391,7 +389,7 @@ class Graph:
         body: dict[str, Any] = {"parentReference": {"id": folder_id}}
         for attempt in range(2):
             response = self.request("PATCH", url + "?@microsoft.graph.conflictBehavior=rename", json=body,
-                                    headers={"If-Match": item.etag}, ok=(200, 404, 409, 412))
+                                    headers={"If-Match": item.etag})
             if response.status_code == 200:
                 return "moved", str(response.json().get("name", item.name))
             if response.status_code == 412:
@@ -426,7 +424,7 @@ class Graph:
                         raise CsvReportError(f"{self.where}: no download URL for {item.name} (item {item.id})")
                 headers = {"Range": f"bytes={written}-"} if written else {}
                 # The download URL is pre-authenticated and short-lived: it must not carry our token.
-                response = self.request("GET", url, auth=False, ok=(200, 206), headers=headers, stream=True)
+                response = self.request("GET", url, auth=False, headers=headers, stream=True)
                 if response.status_code in (401, 403, 404, 410) and not fresh_url:
                     response.close()
                     log.info(STAGE, f"{item.name}: the download URL expired (HTTP {response.status_code}); "
@@ -508,13 +506,13 @@ def _path_resource(drive_id: str, folder: str) -> str:
 
 
 def sync(settings: Settings, conn: sqlite3.Connection, run: Run, remotes: list[Remote],
-         dry_run: bool = False, sleep: Any = time.sleep) -> None:
+         dry_run: bool = False) -> None:
     """Sync every remote; an unreachable one is a warning, a refused one an error raised after the others."""
     errors: list[str] = []
     for remote in remotes:
         tally = Tally()
         try:
-            _sync_remote(settings, conn, run, remote, tally, dry_run, sleep)
+            _sync_remote(conn, run, remote, tally, dry_run)
         except Unreachable as exc:
             message = f"SharePoint unreachable for remote {remote.name}: {exc}; files already local are ingested " \
                       "as usual, the next sync tries again"
@@ -556,12 +554,11 @@ def _record_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Ta
              now if status == "ok" else None, tally.seen, tally.downloaded, tally.marked, run.id or None))
 
 
-def _sync_remote(settings: Settings, conn: sqlite3.Connection, run: Run, remote: Remote, tally: Tally,
-                 dry_run: bool, sleep: Any) -> None:
+def _sync_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Tally, dry_run: bool) -> None:
     if not dry_run:
         _finish_placing(conn, remote)
         _remove_stale_temps(conn, remote)
-    graph = Graph(settings, remote, sleep=sleep)
+    graph = Graph(remote)
     drive_id = graph.drive_id(graph.site_id())
     items = [i for i in graph.children(drive_id, remote.folder)
              if fnmatch.fnmatchcase(i.name, remote.pattern) and not i.name.startswith(".")]
