@@ -44,6 +44,7 @@ from csvreport import db, log, quickxor
 from csvreport.config import SHAREPOINT_SECRET_ENV, Remote, Settings
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
+from csvreport.workbook import fsync_dir
 
 INSTALL_HINT = "pip install 'csvreport[sharepoint]'"
 STAGE = "sync"
@@ -664,19 +665,6 @@ def _place(temp: Path, final: Path) -> None:
     """Rename the verified file into place: the drop folder sees it whole or not at all."""
     os.replace(temp, final)
     fsync_dir(final.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _free_name(conn: sqlite3.Connection, remote: Remote, item: Item) -> Path:
