@@ -196,15 +196,21 @@ class Graph:
                     authority=f"{remote.authority_host}/{remote.tenant_id}", http_client=self.session,
                     timeout=remote.timeout, instance_discovery=None if known else False)
                 result = app.acquire_token_for_client(scopes=[f"{remote.graph_endpoint}/.default"])
-            except requests.RequestException as exc:
+            except (requests.RequestException, msal.exceptions.MsalServiceError) as exc:
+                # MSAL raises its service error for an HTTP error status it cannot read as an answer.
+                status = re.search(r"HTTP Error: (\d+)", str(exc))
+                if status and not (int(status.group(1)) in RETRY_STATUSES or int(status.group(1)) >= 500):
+                    raise CsvReportError(f"{self.where}: the token endpoint at {remote.authority_host} answered "
+                                         f"{exc}; check {self.where}.authority_host and {self.where}.tenant_id"
+                                         ) from None
                 self._pause(attempt, None, f"token request to {remote.authority_host}: {_short(exc)}")
                 attempt += 1
                 continue
             except ValueError as exc:
                 # MSAL could not read the tenant's OpenID configuration: the tenant or authority is wrong.
                 raise CsvReportError(
-                    f"{self.where}: the authority {remote.authority_host}/{remote.tenant_id} is unknown ({exc}); "
-                    f"check {self.where}.tenant_id and {self.where}.authority_host") from None
+                    f"{self.where}: the authority {remote.authority_host}/{remote.tenant_id} is unknown "
+                    f"({str(exc)[:300]}); check {self.where}.tenant_id and {self.where}.authority_host") from None
             if "access_token" in result:
                 return str(result["access_token"])
             error = result.get("error", "")
@@ -242,6 +248,10 @@ class Graph:
 
         if not url.startswith("https://"):
             url = self.base + url
+        elif auth and not url.startswith(self.remote.graph_endpoint + "/"):
+            # Our token goes to Graph only (a next page elsewhere would be a bug or an attack).
+            raise CsvReportError(f"{self.where}: Graph pointed to {urlsplit(url).netloc}, outside graph_endpoint "
+                                 f"{self.remote.graph_endpoint}; not following it")
         refreshed = False
         attempt = 0
         what = f"{method} {urlsplit(url).path}"

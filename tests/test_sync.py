@@ -541,3 +541,28 @@ def test_a_processed_file_moved_back_is_downloaded_again_over_its_own_file(graph
     assert graph.downloads[node.id] == before + 1
     assert drop(home) == ["a.csv"] and graph.names_in("Exports/Sensors/Processed") == ["a.csv"]
     assert items(home)["a.csv"][0] == "marked"
+
+
+def test_token_endpoint_outage_is_retried(graph, home, cli):
+    graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    graph.add_fault(on("POST", "/oauth2/v2.0/token"), status=503, headers={"Retry-After": "0"}, times=2,
+                    body={"error": "temporarily_unavailable", "error_description": "AADSTS50196: try again"})
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert drop(home) == ["a.csv"]
+
+
+def test_missing_folder_names_its_key_and_a_foreign_next_page_is_not_followed(graph, home, cli):
+    configure(home, graph, extra="")
+    write_config(home, (home / "config" / "settings.toml").read_text().replace(
+        'folder = "Exports/Sensors"', 'folder = "Exports/Nope"'))
+    result = cli("sync")
+    assert result.exit_code == 1
+    assert "sharepoint.plant_exports.folder: no folder 'Exports/Nope' in library 'Documents'" in result.output
+    configure(home, graph)
+    graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    graph.add_fault(on("GET", ":/children"), status=200,
+                    body={"value": [], "@odata.nextLink": "https://example.invalid/v1.0/drives/x/children"})
+    result = cli("sync")
+    assert result.exit_code == 1
+    assert "Graph pointed to example.invalid, outside graph_endpoint" in result.output
