@@ -518,8 +518,8 @@ pattern = "sub/*.csv"
                  "sharepoint[0].name: 'Bad Name' must match",
                  "sharepoint.remote0.site: 'http://contoso.sharepoint.com/sites/x' must be the site's https URL",
                  "sharepoint.remote0.processed_folder: must differ from folder",
-                 "sharepoint.remote0.graph_endpoint: 'https://graph.microsoft.us/v1.0' must be an https URL "
-                 "without a path",
+                 ("sharepoint.remote0.graph_endpoint: 'https://graph.microsoft.us/v1.0' must be an https URL "
+                 "without a path"),
                  "sharepoint.remote0.pattern: 'sub/*.csv' must be a file name pattern"):
         assert line in result.output, line
     configure(home, graph)
