@@ -475,7 +475,8 @@ def print_table(facts: dict[str, Any]) -> None:
         remotes = Table("remote", "last sync", "last success", "last run", "not yet marked", "error",
                         title="sharepoint remotes")
         for remote, row in zip(facts["remotes"], remote_rows(facts["remotes"])):
-            remotes.add_row(*(cell.split(" ", 2)[-1] if i in (1, 2) else cell for i, cell in enumerate(row)),
+            remotes.add_row(row[0], remote["last_attempt_at"] or "never", remote["last_success_at"] or "never",
+                            row[3], str(remote["files_unmarked"]), row[5],
                             style=None if remote["last_status"] == "ok" else "yellow")
         console.print(remotes)
     if facts["problems"]:

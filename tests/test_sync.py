@@ -453,7 +453,7 @@ def test_sigkill_anywhere_downloads_nothing_twice_and_marks_nothing_half(graph, 
 # status
 
 
-def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli):
+def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli, capsys):
     graph.put("Exports/Sensors/a.csv", csv_bytes(1))
     result = cli("status", "--check")
     assert result.exit_code == 1
@@ -466,6 +466,13 @@ def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli):
     assert remote["last_success_at"] and remote["files_downloaded"] == 1 and remote["files_unmarked"] == 0
     result = cli("status")
     assert "plant_exports" in result.output and "last success" in result.output
+    from csvreport import status
+    from csvreport.config import load_settings
+
+    facts = status.gather(load_settings(home))
+    status.print_table(facts)  # the terminal table, as rich draws it
+    table = capsys.readouterr().out
+    assert "sharepoint remotes" in table and "plant_expo" in table
     result = cli("status", "--prometheus")
     assert 'csvreport_sharepoint_last_success_timestamp_seconds{remote="plant_exports"}' in result.output
     assert 'csvreport_sharepoint_up{remote="plant_exports"} 1' in result.output
