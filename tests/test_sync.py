@@ -55,6 +55,21 @@ def csv_bytes(n: int, rows: int = 1) -> bytes:
     return b"ts,site,metric,value\n" + b"".join(lines)
 
 
+@pytest.fixture(autouse=True)
+def local_only(monkeypatch):
+    """Every connection these tests open goes to 127.0.0.1 (MSAL's instance discovery included)."""
+    import socket
+
+    real = socket.socket.connect
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            assert address[0] in ("127.0.0.1", "::1"), f"a test tried to reach {address}"
+        return real(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
 @pytest.fixture
 def graph(tmp_path, monkeypatch, home):
     standin = Standin(tmp_path)
