@@ -60,6 +60,10 @@ class Unreachable(Exception):
     """SharePoint did not answer usefully within the retry budget: a WARNING, the run goes on."""
 
 
+class Vanished(Exception):
+    """The item was deleted in SharePoint between the listing and its download."""
+
+
 @dataclass(frozen=True)
 class Item:
     id: str
@@ -428,11 +432,16 @@ class Graph:
         fresh_url = False
         with open(target, "wb") as handle:
             while True:
+                if written and written >= item.size:
+                    break  # the connection broke after the last byte: nothing is left to ask for
                 if url is None:
                     current = self.item(drive_id, item.id)
-                    url = current.download_url if current else None
+                    if current is None:
+                        raise Vanished(item.name)
+                    url = current.download_url
                     if url is None:
-                        raise CsvReportError(f"{self.where}: no download URL for {item.name} (item {item.id})")
+                        raise CsvReportError(f"{self.where}: Graph gave no download URL for {item.name} "
+                                             f"(item {item.id})")
                 headers = {"Range": f"bytes={written}-"} if written else {}
                 # The download URL is pre-authenticated and short-lived: it must not carry our token.
                 response = self.request("GET", url, auth=False, headers=headers, stream=True)
@@ -618,8 +627,14 @@ def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, 
     tag = hashlib.sha1(f"{remote.name}/{item.id}".encode()).hexdigest()[:10]
     temp = folder / f".{final.name}.{tag}.part"
     verdict = ""
-    for attempt in range(2):
-        graph.download(drive_id, item, temp)
+    for _ in range(2):
+        try:
+            graph.download(drive_id, item, temp)
+        except Vanished:
+            temp.unlink(missing_ok=True)
+            log.info(STAGE, f"{item.name} was deleted in SharePoint before it could be downloaded", remote=remote.name,
+                     file=item.name)
+            return False
         verdict = _verify(temp, item)
         if not verdict:
             break

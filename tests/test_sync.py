@@ -588,3 +588,18 @@ def test_missing_folder_names_its_key_and_a_foreign_next_page_is_not_followed(gr
     result = cli("sync")
     assert result.exit_code == 1
     assert "Graph pointed to example.invalid, outside graph_endpoint" in result.output
+
+
+def test_an_item_deleted_before_its_download_is_passed_over(graph, home, cli):
+    gone = graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    graph.put("Exports/Sensors/b.csv", csv_bytes(2))
+
+    def delete(handler):
+        del handler.standin.nodes[gone.id]
+        return False  # the download URL then answers 404, and so does the item
+
+    graph.add_fault(on("GET", f"/download/{gone.id}"), action=delete)
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert "a.csv was deleted in SharePoint before it could be downloaded" in result.output
+    assert drop(home) == ["b.csv"]
