@@ -156,8 +156,16 @@ def _read_certificate(path: Path) -> dict[str, str]:
 
 
 def ca_bundle() -> str | bool:
-    """Certificates are always verified: against REQUESTS_CA_BUNDLE or SSL_CERT_FILE when set."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+    """Certificates are always verified: against REQUESTS_CA_BUNDLE or SSL_CERT_FILE when set, else the
+    system's store (a corporate CA installed there is trusted), else the bundle requests ships."""
+    named = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    if named:
+        return named
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return True
 
 
 class Graph:

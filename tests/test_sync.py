@@ -603,3 +603,17 @@ def test_an_item_deleted_before_its_download_is_passed_over(graph, home, cli):
     assert result.exit_code == 0, result.output
     assert "a.csv was deleted in SharePoint before it could be downloaded" in result.output
     assert drop(home) == ["b.csv"]
+
+
+def test_certificates_are_verified_against_the_named_bundle_or_the_system_store(monkeypatch, tmp_path):
+    from csvreport.sharepoint import ca_bundle
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    assert ca_bundle() == str(tmp_path / "ca.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "other.pem"))
+    assert ca_bundle() == str(tmp_path / "other.pem")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("SSL_CERT_FILE")
+    chosen = ca_bundle()
+    assert chosen is True or Path(chosen).is_file()  # never False: verification is never turned off
