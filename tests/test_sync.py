@@ -491,6 +491,10 @@ def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli, 
     result = cli("status", "--prometheus")
     assert 'csvreport_sharepoint_last_success_timestamp_seconds{remote="plant_exports"}' in result.output
     assert 'csvreport_sharepoint_up{remote="plant_exports"} 1' in result.output
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(result.output)}
+    assert families["csvreport_sharepoint_files_unmarked"].samples[0].value == 0
     result = cli("status", "--check")  # other problems (workbooks due) aside, the remote is fine
     assert "SharePoint" not in result.output, result.output
     with database(home) as conn:
@@ -617,3 +621,20 @@ def test_certificates_are_verified_against_the_named_bundle_or_the_system_store(
     monkeypatch.delenv("SSL_CERT_FILE")
     chosen = ca_bundle()
     assert chosen is True or Path(chosen).is_file()  # never False: verification is never turned off
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from csvreport.sharepoint import retry_after
+
+    class Answer:
+        def __init__(self, value):
+            self.headers = {"Retry-After": value} if value is not None else {}
+
+    assert retry_after(Answer("7")) == 7.0
+    assert retry_after(Answer(None)) is None and retry_after(Answer("soon")) is None
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after(Answer(later)) <= 30
+    assert retry_after(Answer("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0
