@@ -107,7 +107,7 @@ def ingest(
                                           "change nothing.")] = False,
     rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file, even those whose path, size and "
                                          "modification time are unchanged.")] = False,
-    sync_first: Annotated[bool, typer.Option("--sync", help="Run `csvreport sync` first (every [[sharepoint]] "
+    sync_first: Annotated[bool, typer.Option("--sync", help="Run `csvreport sync` first (every SharePoint "
                                              "remote), then load what is local.")] = False,
     wait: WaitOption = 0.0,
     home: HomeOption = None,
@@ -142,8 +142,8 @@ def ingest(
 @app.command()
 def sync(
     ctx: typer.Context,
-    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Only this [[sharepoint]] "
-                                                  "remote (default: every one).", show_default=False)] = None,
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Only the SharePoint remote "
+                                                  "of this name (default: every one).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List each remote folder and say what would be "
                                           "downloaded and marked; change nothing.")] = False,
     wait: WaitOption = 0.0,
