@@ -36,6 +36,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -73,6 +74,7 @@ class Item:
     quick_xor_hash: str | None
     download_url: str | None
     parent_id: str | None
+    modified: float | None = None  # lastModifiedDateTime, Unix time
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Item:
@@ -80,7 +82,8 @@ class Item:
         return cls(id=data["id"], name=data["name"], etag=data.get("eTag") or data.get("cTag") or "",
                    size=int(data.get("size") or 0), quick_xor_hash=hashes.get("quickXorHash"),
                    download_url=data.get("@microsoft.graph.downloadUrl"),
-                   parent_id=(data.get("parentReference") or {}).get("id"))
+                   parent_id=(data.get("parentReference") or {}).get("id"),
+                   modified=_unix_time(data.get("lastModifiedDateTime")))
 
 
 @dataclass
@@ -508,6 +511,15 @@ def retry_after(response: Any) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def _unix_time(iso: Any) -> float | None:
+    if not isinstance(iso, str):
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _graph_error(response: Any) -> str:
     """`code: message` of a Graph error body ({"error": {"code", "message", "innerError"}})."""
     try:
@@ -672,6 +684,9 @@ def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, 
             "downloaded_at = NULL, marked_at = NULL, processed_name = NULL, last_error = NULL, run_id = excluded.run_id",
             (remote.name, item.id, drive_id, item.etag, item.name, item.size, item.quick_xor_hash, str(final),
              str(temp), run.id or None))
+    if item.modified is not None and item.modified < time.time():
+        # The file arrives whole, so it need not settle: dated as SharePoint dates it, ingest takes it at once.
+        os.utime(temp, (item.modified, item.modified))
     _place(temp, final)
     with db.transaction(conn):
         conn.execute("UPDATE sharepoint_items SET state = 'downloaded', temp_path = NULL, downloaded_at = ? "

@@ -118,6 +118,8 @@ def test_sync_downloads_verifies_and_moves_every_page_then_ingest_loads(graph, h
     assert drop(home) == [f"export_{n}.csv" for n in range(5)]
     for n in range(5):
         assert (home / "inbox" / "sensors" / f"export_{n}.csv").read_bytes() == csv_bytes(n)
+    # Dated as SharePoint dates it (lastModifiedDateTime), so ingest's settle rule takes it at once.
+    assert (home / "inbox" / "sensors" / "export_0.csv").stat().st_mtime == 1795860000.0
     assert graph.names_in("Exports/Sensors") == ["Processed", "readme.txt"]
     assert graph.names_in("Exports/Sensors/Processed") == [f"export_{n}.csv" for n in range(5)]
     assert graph.count("GET", "skiptoken") == 2  # @odata.nextLink followed to the last page
