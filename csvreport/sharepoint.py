@@ -186,6 +186,7 @@ class Graph:
         self.sleep = sleep
         self.slept = 0.0
         self._token: str | None = None
+        self._processed_id: str | None = None
 
     # -- tokens
 
@@ -379,6 +380,12 @@ class Graph:
     def item(self, drive_id: str, item_id: str) -> Item | None:
         data = self.get_json(f"/drives/{quote(drive_id, safe='')}/items/{quote(item_id, safe='')}")
         return Item.from_json(data) if data is not None else None
+
+    def processed_folder_id(self, drive_id: str) -> str:
+        """The id of the remote's processed folder, created when missing; asked for once per run."""
+        if self._processed_id is None:
+            self._processed_id = self.ensure_folder(drive_id, self.remote.processed_folder)
+        return self._processed_id
 
     def ensure_folder(self, drive_id: str, folder: str) -> str:
         """The id of `folder` in the drive, created (with its parents) when missing."""
@@ -597,19 +604,12 @@ def _record_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Ta
 def _sync_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Tally, dry_run: bool) -> None:
     if not dry_run:
         _finish_placing(conn, remote)
-        _remove_stale_temps(conn, remote)
+        _remove_stale_temps(remote)
     graph = Graph(remote)
     drive_id = graph.drive_id(graph.site_id())
     items = [i for i in graph.children(drive_id, remote.folder)
              if fnmatch.fnmatchcase(i.name, remote.pattern) and not i.name.startswith(".")]
     tally.seen = len(items)
-    processed: list[str | None] = []  # the processed folder's id, resolved once when first needed
-
-    def processed_id() -> str:
-        if not processed:
-            processed.append(graph.ensure_folder(drive_id, remote.processed_folder))
-        return str(processed[0])
-
     listed = set()
     for item in items:
         listed.add(item.id)
@@ -625,18 +625,14 @@ def _sync_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Tall
                          remote=remote.name, file=item.name)
                 tally.downloaded += 1
             tally.marked += 1
-            continue
-        if not known and not _download(conn, run, graph, remote, drive_id, item, tally, row):
-            continue
-        state = conn.execute("SELECT state FROM sharepoint_items WHERE remote = ? AND item_id = ?",
-                             (remote.name, item.id)).fetchone()[0]
-        if state == "downloaded":
-            _mark(conn, graph, remote, drive_id, item, processed_id, tally)
+        elif known or _download(conn, run, graph, remote, drive_id, item, tally, row):
+            _mark(conn, graph, remote, drive_id, item, tally)
     if not dry_run:
-        _reconcile(conn, graph, remote, drive_id, listed, processed_id, tally)
+        _reconcile(conn, graph, remote, drive_id, listed, tally)
 
 
-def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, drive_id: str, item: Item, tally: Tally, row: tuple[Any, ...] | None) -> bool:
+def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, drive_id: str, item: Item,
+              tally: Tally, row: tuple[Any, ...] | None) -> bool:
     """Bring one item into the drop folder, complete and verified; False when it was not taken this run."""
     folder = remote.download_to
     try:
@@ -732,9 +728,8 @@ def _free_name(conn: sqlite3.Connection, remote: Remote, item: Item) -> Path:
         n += 1
 
 
-def _mark(conn: sqlite3.Connection, graph: Graph, remote: Remote, drive_id: str, item: Item,
-          processed_id: Any, tally: Tally) -> None:
-    outcome, name = graph.move(drive_id, item, processed_id())
+def _mark(conn: sqlite3.Connection, graph: Graph, remote: Remote, drive_id: str, item: Item, tally: Tally) -> None:
+    outcome, name = graph.move(drive_id, item, graph.processed_folder_id(drive_id))
     if outcome == "moved":
         _set_marked(conn, remote, item.id, name)
         tally.marked += 1
@@ -765,7 +760,7 @@ def _set_gone(conn: sqlite3.Connection, remote: Remote, item_id: str, why: str) 
 
 
 def _reconcile(conn: sqlite3.Connection, graph: Graph, remote: Remote, drive_id: str, listed: set[str],
-               processed_id: Any, tally: Tally) -> None:
+               tally: Tally) -> None:
     """Downloaded items no longer in the folder: an earlier run's move went through before it could say so."""
     rows = conn.execute("SELECT item_id FROM sharepoint_items WHERE remote = ? AND state = 'downloaded'",
                         (remote.name,)).fetchall()
@@ -775,7 +770,7 @@ def _reconcile(conn: sqlite3.Connection, graph: Graph, remote: Remote, drive_id:
         current = graph.item(drive_id, item_id)
         if current is None:
             _set_gone(conn, remote, item_id, "deleted in SharePoint before it was marked processed")
-        elif current.parent_id == processed_id():
+        elif current.parent_id == graph.processed_folder_id(drive_id):
             _set_marked(conn, remote, item_id, current.name)
             tally.marked += 1
             log.info(STAGE, f"{current.name} was already moved to {remote.processed_folder} (by an earlier run that "
@@ -798,7 +793,7 @@ def _finish_placing(conn: sqlite3.Connection, remote: Remote) -> None:
                          "WHERE remote = ? AND item_id = ?", (db.utcnow(), remote.name, item_id))
 
 
-def _remove_stale_temps(conn: sqlite3.Connection, remote: Remote) -> None:
+def _remove_stale_temps(remote: Remote) -> None:
     """Half-written .part files of a killed run: never in the drop folder's view, downloaded again."""
     if not remote.download_to.is_dir():
         return
