@@ -392,11 +392,12 @@ class Graph:
         found = self.folder(drive_id, folder)
         if found is not None:
             return str(found["id"])
-        parent_id = str(self.folder(drive_id, "")["id"])  # type: ignore[index]
+        parent_id = self._folder_id(drive_id, "")
         done: list[str] = []
         for part in folder.split("/"):
             done.append(part)
-            existing = self.folder(drive_id, "/".join(done))
+            path = "/".join(done)
+            existing = self.folder(drive_id, path)
             if existing is not None:
                 parent_id = str(existing["id"])
                 continue
@@ -404,16 +405,20 @@ class Graph:
                 "POST", f"/drives/{quote(drive_id, safe='')}/items/{quote(parent_id, safe='')}/children",
                 json={"name": part, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"})
             if response.status_code == 409:  # created meanwhile by someone else
-                again = self.folder(drive_id, "/".join(done))
-                if again is None:
-                    self._check(response, f"creating folder {'/'.join(done)}")
-                parent_id = str(again["id"])  # type: ignore[index]
+                parent_id = self._folder_id(drive_id, path)
                 continue
-            self._check(response, f"creating folder {'/'.join(done)}")
+            self._check(response, f"creating folder {path}")
             parent_id = str(response.json()["id"])
-            log.info(STAGE, f"created the processed folder {'/'.join(done)!r} in library {self.remote.library!r}",
+            log.info(STAGE, f"created the processed folder {path!r} in library {self.remote.library!r}",
                      remote=self.remote.name)
         return parent_id
+
+    def _folder_id(self, drive_id: str, folder: str) -> str:
+        found = self.folder(drive_id, folder)
+        if found is None:
+            raise CsvReportError(f"{self.where}: folder {folder or '/'!r} of library {self.remote.library!r} "
+                                 "vanished while sync was creating the processed folder; the next sync tries again")
+        return str(found["id"])
 
     def move(self, drive_id: str, item: Item, folder_id: str) -> tuple[str, str | None]:
         """Move `item` into `folder_id` if it is still the version downloaded: ('moved', name), ('changed', None)

@@ -640,3 +640,17 @@ def test_retry_after_reads_seconds_and_http_dates():
     later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
     assert 25 <= retry_after(Answer(later)) <= 30
     assert retry_after(Answer("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0
+
+
+def test_processed_folder_created_meanwhile_by_someone_else(graph, home, cli):
+    graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+
+    def race(handler):
+        handler.standin.folder("Exports/Sensors/Processed")  # another client wins the race
+        return False  # so this creation answers 409 nameAlreadyExists
+
+    graph.add_fault(on("POST", "/children"), action=race)
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert graph.count("POST", "/children") == 1
+    assert graph.names_in("Exports/Sensors/Processed") == ["a.csv"]
