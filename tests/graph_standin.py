@@ -96,6 +96,7 @@ class Standin:
         self.downloads: dict[str, int] = {}
         self.page_size = 2
         self.honour_conflict_behavior = True
+        self.honour_range = True
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -433,7 +434,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, error_body("itemNotFound", "gone"))
             return
         start = 0
-        ranged = self.headers.get("Range")
+        ranged = self.headers.get("Range") if standin.honour_range else None
         if ranged and ranged.startswith("bytes="):
             start = int(ranged[6:].split("-")[0])
         part = content[start:]

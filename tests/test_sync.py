@@ -654,3 +654,24 @@ def test_processed_folder_created_meanwhile_by_someone_else(graph, home, cli):
     assert result.exit_code == 0, result.output
     assert graph.count("POST", "/children") == 1
     assert graph.names_in("Exports/Sensors/Processed") == ["a.csv"]
+
+
+def test_a_server_that_ignores_range_makes_the_download_start_over(graph, home, cli):
+    content = csv_bytes(1, rows=4000)
+    graph.put("Exports/Sensors/a.csv", content)
+    graph.honour_range = False
+    graph.add_fault(on("GET", "/download/"), action=cut_after(100000))
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert "the server sent the whole file again; starting over" in result.output
+    assert (home / "inbox" / "sensors" / "a.csv").read_bytes() == content
+
+
+def test_an_expired_download_url_is_asked_for_again(graph, home, cli):
+    node = graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    graph.add_fault(on("GET", "/download/"), status=401,
+                    body=error_body("unauthenticated", "Token has expired"))
+    result = cli("sync")
+    assert result.exit_code == 0, result.output
+    assert "the download URL expired (HTTP 401); asking for a new one" in result.output
+    assert graph.count("GET", f"/items/{node.id}") == 1 and drop(home) == ["a.csv"]
