@@ -26,6 +26,9 @@ from csvreport.errors import ConfigError
 HOME_ENV = "CSVREPORT_HOME"
 DEFAULT_CONFIG = Path("config") / "settings.toml"
 SMTP_PASSWORD_ENV = "CSVREPORT_SMTP_PASSWORD"
+SHAREPOINT_SECRET_ENV = "CSVREPORT_SHAREPOINT_SECRET"
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+PUBLIC_GRAPH = "https://graph.microsoft.com"
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,30}\Z")
 SLOT_RE = re.compile(r"([01][0-9]|2[0-4]):([0-5][0-9])\Z")
@@ -148,6 +151,27 @@ class Email:
 
 
 @dataclass(frozen=True)
+class Remote:
+    """A [[sharepoint]] table: one folder of a document library that `sync` pulls from."""
+
+    name: str
+    site: str
+    library: str
+    folder: str
+    pattern: str
+    download_to: Path
+    processed_folder: str
+    tenant_id: str
+    client_id: str
+    certificate: Path | None
+    secret: str | None = field(repr=False)
+    authority_host: str = PUBLIC_AUTHORITY
+    graph_endpoint: str = PUBLIC_GRAPH
+    timeout: float = 60.0
+    max_retry_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     config_path: Path
@@ -163,6 +187,8 @@ class Settings:
     ping_url: Optional[str] = None
     ping_timeout: float = 10.0
     max_ingest_age_hours: Optional[float] = None
+    remotes: tuple[Remote, ...] = ()
+    max_sync_age_hours: float = 6.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def source(self, name: str) -> Source:
@@ -171,6 +197,14 @@ class Settings:
                 return s
         known = ", ".join(s.name for s in self.sources) or "none"
         raise ConfigError(f"no source named {name!r} in {self.config_path} (known: {known})")
+
+    def remote(self, name: str) -> Remote:
+        for r in self.remotes:
+            if r.name == name:
+                return r
+        known = ", ".join(r.name for r in self.remotes) or "none"
+        raise ConfigError(f"--remote {name}: no [[sharepoint]] table named {name!r} in {self.config_path} "
+                          f"(known: {known})")
 
 
 def resolve_home(home: Optional[str | Path]) -> Path:
@@ -303,7 +337,8 @@ class _Parser:
         return path if path.is_absolute() else self.home / path
 
     def settings(self, data: Mapping[str, Any]) -> Settings:
-        top = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor"}
+        top = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor",
+               "sharepoint"}
         self.unknown_keys(data, top, "")
         timezone = self.zone(data.get("timezone", "UTC"), "timezone")
 
@@ -344,7 +379,8 @@ class _Parser:
         slots = tuple(sorted(set(slots)))
 
         email = self.email(data)
-        monitor = self.table(data, "monitor", {"ping_url", "ping_timeout", "max_ingest_age_hours"}, "monitor")
+        monitor = self.table(data, "monitor", {"ping_url", "ping_timeout", "max_ingest_age_hours",
+                                               "max_sync_age_hours"}, "monitor")
         ping_url = self.typed(monitor, "ping_url", str, None, "monitor.ping_url")
         if ping_url is not None and not re.match(r"https?://[^\s/]+", ping_url):
             self.problem("monitor.ping_url", f"{ping_url!r} is not an http(s) URL")
@@ -352,6 +388,10 @@ class _Parser:
         max_age = self.typed(monitor, "max_ingest_age_hours", (int, float), None, "monitor.max_ingest_age_hours")
         if max_age is not None and max_age <= 0:
             self.problem("monitor.max_ingest_age_hours", "must be more than 0")
+        max_sync_age = self.typed(monitor, "max_sync_age_hours", (int, float), 6, "monitor.max_sync_age_hours")
+        if max_sync_age <= 0:
+            self.problem("monitor.max_sync_age_hours", "must be more than 0")
+        remotes = self.remotes(data.get("sharepoint", []))
 
         if self.problems:
             raise ConfigError("configuration is not valid:\n" + "\n".join(self.problems))
@@ -370,6 +410,8 @@ class _Parser:
             ping_url=ping_url.rstrip("/") if ping_url else None,
             ping_timeout=ping_timeout,
             max_ingest_age_hours=float(max_age) if max_age is not None else None,
+            remotes=tuple(remotes),
+            max_sync_age_hours=float(max_sync_age),
             env=dict(self.env),
         )
 
@@ -629,6 +671,69 @@ class _Parser:
             subject=subject,
             timeout=float(self.typed(raw, "timeout", (int, float), 30, "email.timeout")),
         )
+
+
+    def remotes(self, raw: Any) -> list[Remote]:
+        allowed = {"name", "site", "library", "folder", "pattern", "download_to", "processed_folder", "tenant_id",
+                   "client_id", "certificate", "authority_host", "graph_endpoint", "timeout", "max_retry_seconds"}
+        result: list[Remote] = []
+        seen: set[str] = set()
+        for i, item in self.entries(raw, "sharepoint", allowed | {"secret", "client_secret"}):
+            for secret_key in ("secret", "client_secret"):
+                if secret_key in item:
+                    self.problems = [p for p in self.problems if f"sharepoint[{i}].{secret_key}: unknown key" not in p]
+                    self.problem(f"sharepoint[{i}].{secret_key}", "secrets never go in settings.toml; set "
+                                 f"{SHAREPOINT_SECRET_ENV} in the environment or in .env in the home folder, "
+                                 "or use certificate = \"config/….pem\"")
+            name = item.get("name")
+            where = f"sharepoint[{i}]"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
+                name = f"remote{i}"
+            elif name in seen:
+                self.problem(f"{where}.name", f"{name!r} is used by two [[sharepoint]] tables")
+            seen.add(name)
+            where = f"sharepoint.{name}"
+            text = {key: self.typed(item, key, str, "", f"{where}.{key}") for key in
+                    ("site", "library", "folder", "download_to", "processed_folder", "tenant_id", "client_id")}
+            for key in ("site", "library", "download_to", "processed_folder", "tenant_id", "client_id"):
+                if not text[key].strip():
+                    self.problem(f"{where}.{key}", "is required (see docs/sharepoint.md)")
+            site = text["site"]
+            if site and not re.match(r"https://[^\s/]+(/\S*)?\Z", site):
+                self.problem(f"{where}.site", f"{site!r} must be the site's https URL, such as "
+                             "\"https://contoso.sharepoint.com/sites/Operations\"")
+            folder = text["folder"].strip("/")
+            processed = text["processed_folder"].strip("/")
+            if processed and processed == folder:
+                self.problem(f"{where}.processed_folder", "must differ from folder: files are moved there once "
+                             "downloaded, so that the next sync does not see them again")
+            pattern = self.typed(item, "pattern", str, "*.csv", f"{where}.pattern")
+            if not pattern or "/" in pattern:
+                self.problem(f"{where}.pattern", f"{pattern!r} must be a file name pattern such as \"*.csv\"")
+            hosts = {}
+            for key, default in (("authority_host", PUBLIC_AUTHORITY), ("graph_endpoint", PUBLIC_GRAPH)):
+                hosts[key] = self.typed(item, key, str, default, f"{where}.{key}").rstrip("/")
+                if not re.match(r"https://[^\s/]+\Z", hosts[key]):
+                    self.problem(f"{where}.{key}", f"{hosts[key]!r} must be an https URL without a path, such as "
+                                 f"\"{default}\"")
+            certificate = self.typed(item, "certificate", str, None, f"{where}.certificate")
+            timeout = float(self.typed(item, "timeout", (int, float), 60, f"{where}.timeout"))
+            max_retry = float(self.typed(item, "max_retry_seconds", (int, float), 300, f"{where}.max_retry_seconds"))
+            if timeout <= 0:
+                self.problem(f"{where}.timeout", "must be more than 0 seconds")
+            if max_retry < 0:
+                self.problem(f"{where}.max_retry_seconds", "must be 0 or more")
+            result.append(Remote(
+                name=name, site=site.rstrip("/"), library=text["library"], folder=folder,
+                pattern=pattern or "*.csv", download_to=self.path(text["download_to"] or "."),
+                processed_folder=processed, tenant_id=text["tenant_id"], client_id=text["client_id"],
+                certificate=self.path(certificate) if certificate else None,
+                secret=self.env.get(SHAREPOINT_SECRET_ENV) or None,
+                authority_host=hosts["authority_host"], graph_endpoint=hosts["graph_endpoint"],
+                timeout=timeout, max_retry_seconds=max_retry,
+            ))
+        return result
 
 
 @functools.lru_cache(maxsize=1)

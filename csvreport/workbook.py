@@ -111,11 +111,12 @@ def save(final: Path, content: Content) -> Saved:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return Saved(final, digest.hexdigest(), size)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where the folder cannot be opened or synced)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
