@@ -108,12 +108,12 @@ def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
 
 def archived_window(conn: sqlite3.Connection, settings: Settings, start_utc: int, end_utc: int) -> Optional[str]:
     """The first month (YYYY-MM) whose archived rows fall in [start_utc, end_utc), else None. Reads only."""
-    try:
-        row = conn.execute(
-            "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
-            "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
-    except sqlite3.OperationalError:
+    if not db.has_table(conn, "archive_parts"):
         return None  # the database predates migration 0005
+    # Any other error (a locked or failing database) must stop the report: one written now could miss rows.
+    row = conn.execute(
+        "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
+        "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
     return row[0] if row else None
 
 
@@ -127,12 +127,11 @@ def refuse_archived(conn: sqlite3.Connection, settings: Settings, start_utc: int
 
 def summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Archived months per source with their rows and files (reads only, for `status`)."""
-    try:
-        rows = conn.execute(
-            "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
-            "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
-    except sqlite3.OperationalError:
-        return []
+    if not db.has_table(conn, "archive_parts"):
+        return []  # the database predates migration 0005
+    rows = conn.execute(
+        "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
+        "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
     keys = ("source", "month", "files", "rows", "bytes", "archived_at")
     return [dict(zip(keys, r)) for r in rows]
 
@@ -233,8 +232,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
             (in_db["rows"], in_db["_id"]["min"], in_db["_id"]["max"], json.dumps(on_disk, sort_keys=True), sha256,
              size, db.utcnow(), part.id))
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("COMMIT")
     log.info("archive", f"archived {in_db['rows']} rows of {part.month} to {final} (verified, removed from the "
@@ -261,7 +259,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
         conn.execute("UPDATE archive_parts SET state = 'restored', restored_at = ? WHERE id = ?",
                      (db.utcnow(), part.id))
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         _unhide(conn, part, final, hidden)
         raise
     conn.execute("COMMIT")

@@ -5,7 +5,9 @@ Only this module turns a CsvReportError into `Error: …` on stderr and its exit
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -34,10 +36,28 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (_USAGE_ERROR, typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            # Whoever read our output went away (`csvreport status | head -1`): nothing failed here.
+            _discard_stdout()
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
             log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
-            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (the stack is in the log file)", err=True)
+            written = log.log_file()
+            if written is None:  # no log file took the stack: it must not be lost
+                typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
+            where = f" (the stack is in {written})" if written else ""
+            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
             raise typer.Exit(1) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not print a BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 app = typer.Typer(

@@ -8,6 +8,8 @@ is refused with a message that says what to do.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -140,15 +142,116 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
     return conn
 
 
+def open_readonly(settings: Settings) -> sqlite3.Connection:
+    """A read-only connection that has read once; CsvReportError saying why when there is none.
+
+    Writes nothing, ever. A WAL database needs its -shm file, which SQLite creates on open;
+    a user who may only read the folder (a monitoring user) cannot create it, and SQLite
+    says "unable to open" or, since 3.40, "attempt to write a readonly database". With no
+    writer about (no -wal file, or an empty one: the last writer closed cleanly), the file
+    is then opened as immutable, which needs neither -wal nor -shm.
+    """
+    path = settings.paths.database
+    conn = connect(settings, readonly=True)
+    try:
+        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        if not _needs_shared_memory(exc):
+            raise CsvReportError(f"cannot read {path}: {exc}") from None
+        wal = path.with_name(path.name + "-wal")
+        if _size(wal):
+            raise CsvReportError(
+                f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
+                f"(non-empty {wal.name}), and user {_user()} may not create {path.name}-shm beside it; run this as "
+                f"the user who owns the home, or again once the writer is done") from None
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise CsvReportError(f"cannot read {path}: {exc}") from None
+    return conn
+
+
+def _needs_shared_memory(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "unable to open" in text or "readonly database" in text
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite still has one, without hiding the error that led here.
+
+    After a full disk or an I/O error SQLite may already have rolled back by itself; a ROLLBACK
+    then fails with "no transaction is active", and that follow-on error must not replace the
+    real one, which the caller is about to raise.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def fault(exc: BaseException, settings: Settings) -> Optional[CsvReportError]:
+    """A fault of the machine (full disk, no permission, failing disk) as one line naming the path, or None.
+
+    SQLite names no path in its messages, so the database's is added here; an OSError names its own.
+    """
+    database = settings.paths.database
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if "disk is full" in text or code == 13:  # SQLITE_FULL
+            return CsvReportError(f"the disk is full: cannot write the database {database} ({text}); free space "
+                                  f"on the file system of {database.parent}, then run the command again "
+                                  "(nothing half-done was kept)")
+        if "readonly database" in text:
+            return CsvReportError(f"cannot write the database {database} ({text}): user {_user()} may not write "
+                                  f"it or its folder {database.parent}; run csvreport as the user who owns the home")
+        if "disk I/O error" in text:
+            return CsvReportError(f"the disk failed while csvreport used the database {database} ({text}); check "
+                                  "the system log (dmesg) and the free space, then run the command again")
+        return None
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = exc.filename or database.parent
+        return CsvReportError(f"the disk is full: cannot write {where} ({exc.strerror}); free space there, then "
+                              "run the command again")
+    if isinstance(exc, PermissionError):
+        where = exc.filename or database.parent
+        return CsvReportError(f"permission denied: user {_user()} may not write {where}; run csvreport as the "
+                              "user who owns the home, or fix the permissions of that path")
+    return None
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -75,7 +75,7 @@ def _ingest_source(settings: Settings, conn: sqlite3.Connection, run: Run, sourc
     try:
         db.ensure_source_table(conn, source)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     found = find_files(settings, source)
@@ -199,12 +199,12 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         if not dry_run:
             _remember(conn, source, candidate, sha256, ingestion_id)
     except Quarantine as exc:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         if not _still_as_found(candidate):
             return _changed_while_read(source, shown)
         return _quarantine(settings, conn, run, source, candidate, sha256, exc, started, dry_run, origin)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     _log_loaded(source, shown, result, previous, rejects, dry_run)

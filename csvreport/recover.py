@@ -298,10 +298,8 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 
 def require_database(settings: Settings) -> sqlite3.Connection:
     """A read-only connection for `recover list` and the checks made before a run starts."""
-    from csvreport.status import open_readonly
-
     try:
-        return open_readonly(settings)
+        return db.open_readonly(settings)
     except CsvReportError as exc:
         if str(exc).startswith("cannot read "):
             raise CsvReportError(f"{exc}; restore it from a backup (docs/operations.md, "

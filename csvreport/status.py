@@ -90,35 +90,9 @@ def _shipped_version() -> int:
     return shipped[-1].version if shipped else 0
 
 
-def open_readonly(settings: Settings) -> sqlite3.Connection:
-    """A read-only connection that has read once; CsvReportError saying why when there is none.
-
-    A WAL database needs its -shm file, which SQLite creates on open. In a folder this user
-    may only read, and with no writer about (no -wal file: the last writer closed cleanly),
-    the file is opened as immutable instead, which needs neither.
-    """
-    path = settings.paths.database
-    conn = db.connect(settings, readonly=True)
-    try:
-        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.Error as exc:
-        conn.close()
-        if "unable to open" not in str(exc) or path.with_name(path.name + "-wal").exists():
-            raise CsvReportError(f"cannot read {path}: {exc}") from None
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        conn.close()
-        raise CsvReportError(f"cannot read {path}: {exc}") from None
-    return conn
-
-
 def _open(settings: Settings, database: dict[str, Any]) -> Optional[sqlite3.Connection]:
     try:
-        conn = open_readonly(settings)
+        conn = db.open_readonly(settings)
     except CsvReportError as exc:
         database["error"] = str(exc)
         return None
