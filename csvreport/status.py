@@ -137,7 +137,7 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
         loaded = per_state.get((source.name, "loaded"), (0, 0, 0, None))
         last = max((per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES
                     if (source.name, s) in per_state and per_state[(source.name, s)][3]), default=None)
-        pending, waiting = _pending(conn, settings, source) if source.enabled else (None, None)
+        pending, waiting, unreadable = _pending(conn, settings, source) if source.enabled else (None, None, [])
         result.append({
             "name": source.name,
             "enabled": source.enabled,
@@ -150,22 +150,26 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
             "rows_archived": archived.get(source.name, 0),
             "rows_rejected": loaded[2],
             "last_ingested_at": last,
+            "unreadable_folders": unreadable,
         })
     return result
 
 
-def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source) -> tuple[int, int]:
-    """Files `ingest` would look at now (same discovery, same stat-only skip), and those still settling."""
+def _pending(conn: Optional[sqlite3.Connection], settings: Settings,
+             source) -> tuple[int, int, list[dict[str, str]]]:
+    """Files `ingest` would look at now (same discovery, same stat-only skip), those still settling, and the
+    pattern folders that cannot be searched."""
     found = find_files(settings, source)
+    unreadable = [{"folder": folder, "problem": problem} for folder, problem in found.missing]
     if conn is None or not db.has_table(conn, "seen_files"):
-        return len(found.ready), len(found.waiting)
+        return len(found.ready), len(found.waiting), unreadable
     pending = 0
     for candidate in found.ready:
         row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
                            (source.name, str(candidate.path))).fetchone()
         if row is None or row[0] != candidate.size or row[1] != candidate.mtime_ns:
             pending += 1
-    return pending, len(found.waiting)
+    return pending, len(found.waiting), unreadable
 
 
 def _commands(conn: sqlite3.Connection) -> list[str]:
@@ -272,8 +276,13 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
     """What needs an operator, one line each, saying what to do."""
     found: list[str] = []
     database = facts["database"]
+    found.extend(folder_problems(facts))
     if not database["reachable"]:
         found.append(f"database unreachable: {database['error']}")
+        return found
+    damage = database_file_problem(settings)
+    if damage:
+        found.append(damage)
         return found
     if database["unknown_migrations"]:
         found.append(
@@ -328,6 +337,39 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
         found.append(f"{what} unsent by email since {first['queued_at']} ({first['attempts']} attempts, last error: "
                      f"{late[-1]['last_error']}); fix [email] and run `csvreport send` (see docs/email.md)")
     return found
+
+
+def folder_problems(facts: dict[str, Any]) -> list[str]:
+    """A pattern whose folder is missing or unreadable: nothing will ever arrive, and nothing else says so."""
+    return [f"source {s['name']}: the folder {u['folder']} of its pattern {u['problem']}; create it, fix its "
+            "permissions, or fix the pattern in the configuration"
+            for s in facts["sources"] for u in s.get("unreadable_folders") or []]
+
+
+def database_file_problem(settings: Settings) -> Optional[str]:
+    """An empty or truncated database file, which SQLite opens without complaint (an empty file reads as an
+    empty database). Reads the 100-byte header only: the page size and the page count it records."""
+    path = settings.paths.database
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        return f"database {path} cannot be read: {exc.strerror or exc}"
+    advice = "restore it from a backup (docs/operations.md, 'Backups while cron runs')"
+    if size == 0:
+        return f"database {path} is empty (0 bytes): it holds none of csvreport's tables; {advice}"
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return f"database {path} is not a SQLite database (its first bytes are not a SQLite header); {advice}"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96]  # the recorded page count is kept only when these agree
+    wal = path.with_name(path.name + "-wal")
+    if valid and pages and size < pages * page_size and not (wal.exists() and wal.stat().st_size):
+        return (f"database {path} is truncated: {size} bytes where its header records {pages} pages of "
+                f"{page_size} bytes; {advice}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
