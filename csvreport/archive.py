@@ -64,12 +64,7 @@ class Part:
 def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
             only: Optional[str] = None) -> list[Part]:
     """Archive every whole month before `before` (YYYY-MM) of every source (or just `only`)."""
-    _pyarrow()
-    year, month = parse_month(before, "--before")
-    current = datetime.now(ZoneInfo(settings.timezone))
-    if (year, month) > (current.year, current.month):
-        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
-                          f"whole; use --before {current:%Y-%m} or earlier")
+    year, month = check_archive_request(settings, before, only)
     recover(settings, conn)
     sources = [settings.source(only)] if only else list(settings.sources)
     done: list[Part] = []
@@ -88,10 +83,7 @@ def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
 def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
             only: Optional[str] = None) -> list[Part]:
     """Load the archived rows of `month` back into the database, then remove their files."""
-    _pyarrow()
-    parse_month(month, "--month")
-    if only:
-        settings.source(only)
+    check_restore_request(settings, month, only)
     recover(settings, conn)
     parts = [p for p in _parts(conn, "state = 'archived' AND month = ?", (month,)) if not only or p.source == only]
     if not parts:
@@ -104,6 +96,27 @@ def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
     for part in parts:
         restore_part(settings, conn, run, part)
     return parts
+
+
+def check_archive_request(settings: Settings, before: str, only: Optional[str] = None) -> tuple[int, int]:
+    """The month of `--before`, or a usage error (exit 2) raised before any run is recorded."""
+    _pyarrow()
+    year, month = parse_month(before, "--before")
+    current = datetime.now(ZoneInfo(settings.timezone))
+    if (year, month) > (current.year, current.month):
+        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
+                          f"whole; use --before {current:%Y-%m} or earlier")
+    if only:
+        settings.source(only)
+    return year, month
+
+
+def check_restore_request(settings: Settings, month: str, only: Optional[str] = None) -> None:
+    """A usage error (exit 2) for `archive restore`, raised before any run is recorded."""
+    _pyarrow()
+    parse_month(month, "--month")
+    if only:
+        settings.source(only)
 
 
 def archived_window(conn: sqlite3.Connection, settings: Settings, start_utc: int, end_utc: int) -> Optional[str]:
@@ -138,7 +151,7 @@ def summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def parse_month(text: str, option: str) -> tuple[int, int]:
     match = MONTH_RE.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise ConfigError(f"{option} {text}: not a month; write it as YYYY-MM, for example 2026-03")
     return int(match.group(1)), int(match.group(2))
 

@@ -261,6 +261,7 @@ def archive(
     from csvreport.runs import recorded_run
 
     settings = settings_for(ctx, home, config)
+    archiving.check_archive_request(settings, before, source)
     with recorded_run(settings, "archive", {"before": before, "source": source}, wait) as (conn, run):
         parts = archiving.archive(settings, conn, run, before, source)
         log.info("archive", f"{len(parts)} months archived, {sum(p.rows or 0 for p in parts)} rows")
@@ -283,6 +284,7 @@ def archive_restore(
     from csvreport.runs import recorded_run
 
     settings = settings_for(ctx, home, config)
+    archiving.check_restore_request(settings, month, source)
     with recorded_run(settings, "archive restore", {"month": month, "source": source}, wait) as (conn, run):
         parts = archiving.restore(settings, conn, run, month, source)
         log.info("archive", f"{month}: {sum(p.rows or 0 for p in parts)} rows restored from {len(parts)} files")
