@@ -162,7 +162,7 @@ def open_readonly(settings: Settings) -> sqlite3.Connection:
         if not _needs_shared_memory(exc):
             raise CsvReportError(f"cannot read {path}: {exc}") from None
         wal = path.with_name(path.name + "-wal")
-        if _size(wal):
+        if file_size(wal):
             raise CsvReportError(
                 f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
                 f"(non-empty {wal.name}), and user {_user()} may not create {path.name}-shm beside it; run this as "
@@ -181,7 +181,8 @@ def _needs_shared_memory(exc: sqlite3.Error) -> bool:
     return "unable to open" in text or "readonly database" in text
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """The size of a file, 0 when it is missing or cannot be looked at."""
     try:
         return path.stat().st_size
     except OSError:

@@ -71,6 +71,16 @@ class _Quiet:
         if not self.broken:
             super().emit(record)  # type: ignore[misc]
 
+    def flush(self) -> None:
+        if not self.broken:
+            super().flush()  # type: ignore[misc]
+
+    def close(self) -> None:
+        try:
+            super().close()  # type: ignore[misc]
+        except OSError:
+            pass  # the last buffered line cannot be written either; it was said once already
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         if self.broken:
             return

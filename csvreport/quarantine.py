@@ -36,6 +36,18 @@ def source_folder(settings: Settings, source: str) -> Path:
     return folder
 
 
+def still_there(path: str) -> bool:
+    """Whether a recorded file is still there; one this user may not look at (a monitoring user outside
+    the home's group) counts as there, never as a deleted one."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def reason_path(quarantined: Path) -> Path:
     return quarantined.with_name(quarantined.name + REASON_SUFFIX)
 

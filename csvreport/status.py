@@ -31,6 +31,7 @@ from csvreport import db
 from csvreport.collect import find_files
 from csvreport.config import Settings
 from csvreport.errors import CsvReportError
+from csvreport.quarantine import still_there
 
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
 WORKBOOK_KINDS = ("hourly", "daily")
@@ -130,7 +131,7 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
         for source, path in conn.execute(
                 "SELECT source, quarantine_path FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
             # A quarantined file an operator deleted is no longer waiting for anyone.
-            if path and Path(path).exists():
+            if path and still_there(path):
                 quarantined.setdefault(source, []).append(path)
     result = []
     for source in settings.sources:
@@ -237,7 +238,7 @@ def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str,
                            "WHERE kind = ? ORDER BY window_start DESC, window_end DESC LIMIT 1", (kind,)).fetchone()
         if row:
             newest[kind] = {"path": row[0], "window_start": row[1], "window_end": row[2], "zone": row[3],
-                            "written_at": row[4], "rows": row[5], "exists": Path(row[0]).is_file()}
+                            "written_at": row[4], "rows": row[5], "exists": still_there(row[0])}
     return newest
 
 
@@ -347,28 +348,12 @@ def folder_problems(facts: dict[str, Any]) -> list[str]:
 
 
 def database_file_problem(settings: Settings) -> Optional[str]:
-    """An empty or truncated database file, which SQLite opens without complaint (an empty file reads as an
-    empty database). Reads the 100-byte header only: the page size and the page count it records."""
+    """An empty database file, which SQLite opens without complaint as an empty database (a truncated or
+    foreign one it refuses itself, and `status` reports it unreachable)."""
     path = settings.paths.database
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-    except OSError as exc:
-        return f"database {path} cannot be read: {exc.strerror or exc}"
-    advice = "restore it from a backup (docs/operations.md, 'Backups while cron runs')"
-    if size == 0:
-        return f"database {path} is empty (0 bytes): it holds none of csvreport's tables; {advice}"
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        return f"database {path} is not a SQLite database (its first bytes are not a SQLite header); {advice}"
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    valid = header[24:28] == header[92:96]  # the recorded page count is kept only when these agree
-    wal = path.with_name(path.name + "-wal")
-    if valid and pages and size < pages * page_size and not (wal.exists() and wal.stat().st_size):
-        return (f"database {path} is truncated: {size} bytes where its header records {pages} pages of "
-                f"{page_size} bytes; {advice}")
+    if db.file_size(path) == 0 and path.is_file():
+        return (f"database {path} is empty (0 bytes): it holds none of csvreport's tables; restore it from a "
+                "backup (docs/operations.md, 'Backups while cron runs')")
     return None
 
 

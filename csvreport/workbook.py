@@ -15,7 +15,9 @@ start without it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -91,25 +93,28 @@ def save(final: Path, content: Content) -> Saved:
         raise CsvReportError(f"cannot create the reports folder {final.parent}: {exc.strerror or exc}; fix "
                              "paths.reports in the configuration, or the folder's permissions") from None
     tmp = temp_path(final)
+    # Built in memory and written by us: a full disk then fails our one write, cleanly, instead of leaving
+    # openpyxl's half-written zip file to complain on stderr when it is garbage-collected.
     try:
-        build(content).save(tmp)
-        digest = hashlib.sha256()
-        with open(tmp, "rb+") as handle:
+        buffer = io.BytesIO()
+        build(content).save(buffer)
+        data = buffer.getvalue()
+        with open(tmp, "wb", buffering=0) as handle:
+            handle.write(data)
             os.fsync(handle.fileno())
-            handle.seek(0)
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            size = handle.tell()
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CsvReportError(f"the disk is full: cannot write the workbook {final}; free space on the file "
+                                 f"system of {final.parent}, then run the command again") from None
         raise CsvReportError(f"cannot write the workbook {final}: {exc.strerror or exc}; free disk space or fix the "
                              f"permissions of {final.parent} (paths.reports), then run the command again") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(final.parent)
-    return Saved(final, digest.hexdigest(), size)
+    return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def _fsync_dir(folder: Path) -> None:
