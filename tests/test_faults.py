@@ -231,39 +231,31 @@ def test_archive_without_pyarrow_exits_2_before_any_run_is_recorded(home, cli):
 def as_user(uid: int, args: list[str]) -> tuple[int, str]:
     """Run the command line in a child process that has become `uid` (exit code, output).
 
-    The child forks from this interpreter, whose modules cannot be re-read by another user
-    (they live under root's home): every module the command needs is imported first, by running
-    the same command once as root on a copy of the home.
+    The child forks from this interpreter (csvreport's own helper process does the fork), as
+    another user cannot start this Python (it lives under root's home); every module the command
+    needs is imported first, by running the same command once as root on another home.
     """
     from typer.testing import CliRunner
 
     from csvreport.cli import app
+    from csvreport.helper import Helper
 
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
+    def work() -> tuple[int, str]:
         try:
-            os.close(read)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
             result = CliRunner().invoke(app, args)
-            text = f"{result.exit_code}\n{result.output}"
-            if result.exception and not isinstance(result.exception, SystemExit):
-                text += "".join(traceback.format_exception(result.exception))
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            text = f"99\n{exc!r}"
-        with os.fdopen(write, "w") as out:
-            out.write(text)
-        os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        text = pipe.read()
-    os.waitpid(pid, 0)
-    code, _, output = text.partition("\n")
-    return int(code), output
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            return 99, "".join(traceback.format_exception(exc))
+        text = result.output
+        if result.exception and not isinstance(result.exception, SystemExit):
+            text += "".join(traceback.format_exception(result.exception))
+        return result.exit_code, text
+
+    outcome = Helper.start(work).result()
+    assert isinstance(outcome, tuple), "the child process failed"
+    return outcome
 
 
 @pytest.fixture
