@@ -188,7 +188,7 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         _write_temp(conn, source, columns, start, end, temp)
         _publish(temp, final)
     except Exception:
-        _undo(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
+        _undo_on_failure(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
         raise
     _set_state(conn, part_id, "written")
     return _finish(settings, conn, _part(conn, part_id))
@@ -223,7 +223,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
         on_disk = _read_back(final, columns)
         sha256, size = _sha256(final), final.stat().st_size
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
-        _undo(settings, conn, part)
+        _undo_on_failure(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
                              "removed and no row was deleted; run the same command again") from None
     conn.execute("BEGIN IMMEDIATE")
@@ -236,7 +236,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
                 problem = f"{deleted} rows matched for deletion, {in_db['rows']} were verified"
         if problem is not None:
             conn.execute("ROLLBACK")
-            _undo(settings, conn, part)
+            _undo_on_failure(settings, conn, part)
             raise CsvReportError(f"the archive file {final} does not match the database ({problem}); it was removed "
                                  f"and no row was deleted; run the same command again")
         conn.execute(
@@ -273,7 +273,11 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
                      (db.utcnow(), part.id))
     except BaseException:
         db.rollback(conn)
-        _unhide(conn, part, final, hidden)
+        try:
+            _unhide(conn, part, final, hidden)
+        except (OSError, sqlite3.Error) as exc:  # the first error is the one to report
+            log.warning("archive", f"could not put {final} back ({exc}); the next archive command does",
+                        source=part.source, file=str(final))
         raise
     conn.execute("COMMIT")
     _remove_files(final, hidden)
@@ -373,6 +377,16 @@ def _undo(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
         if final.parent.exists():
             _fsync_dir(final.parent)
     _set_state(conn, part.id, "undone")
+
+
+def _undo_on_failure(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
+    """Undo a part on the way out of a failure; if undoing fails too (the disk is still full), the part
+    keeps its state for the next archive command to undo, and the first error is the one reported."""
+    try:
+        _undo(settings, conn, part)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("archive", f"could not undo the unfinished part of {part.month} ({exc}); the next archive "
+                    "command undoes it", source=part.source)
 
 
 # --- checks: what the database holds and what the file holds -----------------------------------
