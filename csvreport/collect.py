@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from csvreport.config import Settings, Source, pattern_folder
+from csvreport.db import current_user
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
 
@@ -83,17 +84,8 @@ def folder_problem(folder: str) -> Optional[str]:
     if not os.path.isdir(folder):
         return "does not exist" if not os.path.lexists(folder) else "is not a folder"
     if not os.access(folder, os.R_OK | os.X_OK):
-        return f"is not readable by user {_user()}"
+        return f"is not readable by user {current_user()}"
     return None
-
-
-def _user() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
 
 
 class _LinkedFolders:

@@ -132,6 +132,9 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise  # busy: the caller decides what waiting means
+        known = fault(exc, settings)
+        if known is not None and not readonly:
+            raise known from None  # a full disk or a user who may not write, not a damaged database
         raise CsvReportError(
             f"cannot open the database {path}: {exc}; check that it is a SQLite file this user may write "
             f"(sqlite3 {path} 'PRAGMA integrity_check'), or restore it from a backup") from None
@@ -165,7 +168,7 @@ def open_readonly(settings: Settings) -> sqlite3.Connection:
         if file_size(wal):
             raise CsvReportError(
                 f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
-                f"(non-empty {wal.name}), and user {_user()} may not create {path.name}-shm beside it; run this as "
+                f"(non-empty {wal.name}), and user {current_user()} may not create {path.name}-shm beside it; run this as "
                 f"the user who owns the home, or again once the writer is done") from None
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
     try:
@@ -189,7 +192,8 @@ def file_size(path: Path) -> int:
         return 0
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The name of the user this process runs as (for messages about permissions)."""
     try:
         import pwd
 
@@ -238,7 +242,7 @@ def fault(exc: BaseException, settings: Settings) -> Optional[CsvReportError]:
                                   f"on the file system of {database.parent}, then run the command again "
                                   "(nothing half-done was kept)")
         if "readonly database" in text:
-            return CsvReportError(f"cannot write the database {database} ({text}): user {_user()} may not write "
+            return CsvReportError(f"cannot write the database {database} ({text}): user {current_user()} may not write "
                                   f"it or its folder {database.parent}; run csvreport as the user who owns the home")
         if "disk I/O error" in text:
             return CsvReportError(f"the disk failed while csvreport used the database {database} ({text}); check "
@@ -250,7 +254,7 @@ def fault(exc: BaseException, settings: Settings) -> Optional[CsvReportError]:
                               "run the command again")
     if isinstance(exc, PermissionError):
         where = exc.filename or database.parent
-        return CsvReportError(f"permission denied: user {_user()} may not write {where}; run csvreport as the "
+        return CsvReportError(f"permission denied: user {current_user()} may not write {where}; run csvreport as the "
                               "user who owns the home, or fix the permissions of that path")
     return None
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from csvreport.db import current_user
 from csvreport.errors import CsvReportError, LockHeld
 
 
@@ -47,7 +48,7 @@ def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]
         raise CsvReportError(
             f"{'the disk is full: ' if full else ''}cannot open the lock file {path}: {exc.strerror or exc}; "
             + ("free space there, then run the command again" if full else
-               "run csvreport as the user who owns the home, or make that folder writable for this user")) from None
+               f"user {current_user()} may not write there: run csvreport as the user who owns the home")) from None
     try:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:

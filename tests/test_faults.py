@@ -316,3 +316,19 @@ def test_status_for_a_user_who_may_not_even_enter_the_quarantine(shared_folder, 
     assert code == 1, output
     assert "quarantine not empty: 1 file(s) of source sensors" in output
     assert "Traceback" not in output
+
+
+def test_a_writing_command_by_a_user_who_may_not_write_names_the_path_and_the_user(shared_folder, cli):
+    warm = readable_home(shared_folder / "warm", cli)
+    home = readable_home(shared_folder, cli)
+    cli("--home", warm, "ingest")
+    code, output = as_user(NOBODY, ["--home", str(home), "ingest"])
+    assert code == 1, output
+    import pwd
+
+    user = pwd.getpwuid(NOBODY).pw_name
+    assert output.endswith(f"Error: cannot open the lock file {home}/data/csvreport.sqlite3.lock: Permission denied; "
+                           f"user {user} may not write there: run csvreport as the user who owns the home\n")
+    assert "Traceback" not in output
+    with closing(sqlite3.connect(f"file:{database(home)}?mode=ro", uri=True)) as conn:
+        assert conn.execute("SELECT count(*) FROM run_history").fetchone() == (1,)
