@@ -18,7 +18,6 @@ from csvreport import __version__, log
 from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
 
-
 # Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 

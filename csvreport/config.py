@@ -134,30 +134,29 @@ def read_dotenv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return values
     try:
-        handle = open(path, encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except PermissionError:
         # Kept from a monitoring user on purpose (it holds secrets); `status` needs none of them, and a
         # writing command run by such a user cannot write the database either and says so.
         return values
-    with handle:
-        for raw in handle:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("export "):
-                line = line[len("export "):].lstrip()
-            name, sep, value = line.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                quote, value = value[0], value[1:-1]
-                if quote == '"':
-                    value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-            else:
-                value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-            values[name] = value
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
+        values[name] = value
     return values
 
 

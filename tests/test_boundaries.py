@@ -13,7 +13,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import write_config, write_csv
 
 HEADER = "ts,site,metric,value\n"
@@ -75,7 +74,7 @@ def test_a_bad_file_outside_the_home_is_copied_and_remembered_and_the_original_s
     assert snapshot(outside) == before
     listing = cli("recover", "list")
     arrived = "home/../srv/drop/bad.csv" if relative else str(outside / "bad.csv")
-    assert f"arrived as " in listing.output and listing.output.split("arrived as ")[1].split("\n")[0].endswith(arrived)
+    assert "arrived as " in listing.output and listing.output.split("arrived as ")[1].split("\n")[0].endswith(arrived)
 
 
 def test_move_bad_files_lets_a_source_move_originals_from_outside_the_home(home, cli, outside):

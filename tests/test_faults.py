@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from conftest import REPO, write_config, write_csv
 
 HEADER = "ts,site,metric,value\n"
@@ -54,7 +53,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k,mode=0755", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -188,7 +187,7 @@ def test_status_into_a_pipe_closed_early_prints_no_traceback(home, cli, reader):
     write_csv(home / "inbox" / "sensors" / "a.csv", rows(3))
     assert cli("ingest").exit_code == 0
     command = f"{sys.executable} -m csvreport --home {home} status --json | {reader}"
-    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=REPO, check=False)
     assert done.stderr == ""
     assert done.stdout == ("{\n" if reader == "head -1" else "")
 
@@ -219,7 +218,7 @@ def test_archive_without_pyarrow_exits_2_before_any_run_is_recorded(home, cli):
     assert cli("ingest").exit_code == 0
     code = ("import sys; sys.modules['pyarrow'] = None; from csvreport.cli import main; "
             f"sys.argv = ['csvreport', '--home', {str(home)!r}, 'archive', '--before', '2026-01']; main()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr == ("Error: the archive needs pyarrow, which is not installed; install it with: "
                            "pip install 'csvreport[archive]'\n")
