@@ -14,9 +14,10 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from csvreport import __version__, log
+from csvreport import __version__, db, log
 from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
+
 
 # Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -40,6 +41,11 @@ class _Group(TyperGroup):
             _discard_stdout()
             raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
+            known = db.fault(exc, None)  # a full disk or a permission, named with its path
+            if known is not None:
+                log.error("main", str(known))
+                typer.echo(f"Error: {known}", err=True)
+                raise typer.Exit(1) from None
             log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
             written = log.log_file()
             if written is None:  # no log file took the stack: it must not be lost

@@ -228,11 +228,14 @@ def rollback(conn: sqlite3.Connection) -> None:
         pass
 
 
-def fault(exc: BaseException, settings: Settings) -> Optional[CsvReportError]:
+def fault(exc: BaseException, settings: Optional[Settings]) -> Optional[CsvReportError]:
     """A fault of the machine (full disk, no permission, failing disk) as one line naming the path, or None.
 
-    SQLite names no path in its messages, so the database's is added here; an OSError names its own.
+    SQLite names no path in its messages, so the database's is added here (from `settings`); an
+    OSError names its own.
     """
+    if settings is None:
+        return _os_fault(exc, None) if isinstance(exc, OSError) else None
     database = settings.paths.database
     if isinstance(exc, sqlite3.Error):
         text = str(exc)
@@ -248,14 +251,22 @@ def fault(exc: BaseException, settings: Settings) -> Optional[CsvReportError]:
             return CsvReportError(f"the disk failed while csvreport used the database {database} ({text}); check "
                                   "the system log (dmesg) and the free space, then run the command again")
         return None
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = exc.filename or database.parent
+    return _os_fault(exc, database.parent) if isinstance(exc, OSError) else None
+
+
+def _os_fault(exc: OSError, near: Optional[Path]) -> Optional[CsvReportError]:
+    where = exc.filename or near
+    if where is None:
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return CsvReportError(f"the disk is full: cannot write {where} ({exc.strerror}); free space there, then "
                               "run the command again")
     if isinstance(exc, PermissionError):
-        where = exc.filename or database.parent
-        return CsvReportError(f"permission denied: user {current_user()} may not write {where}; run csvreport as the "
-                              "user who owns the home, or fix the permissions of that path")
+        return CsvReportError(f"permission denied: user {current_user()} may not use {where} ({exc.strerror}); run "
+                              "csvreport as the user who owns the home, or fix the permissions of that path")
+    if exc.errno == errno.EROFS:
+        return CsvReportError(f"cannot write {where}: the file system is read-only; remount it read-write or point "
+                              "[paths] elsewhere")
     return None
 
 
