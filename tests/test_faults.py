@@ -331,3 +331,15 @@ def test_a_writing_command_by_a_user_who_may_not_write_names_the_path_and_the_us
     assert "Traceback" not in output
     with closing(sqlite3.connect(f"file:{database(home)}?mode=ro", uri=True)) as conn:
         assert conn.execute("SELECT count(*) FROM run_history").fetchone() == (1,)
+
+
+def test_a_permission_fault_outside_a_recorded_run_is_one_line_naming_the_path(shared_folder, cli):
+    import pwd
+
+    cli("init", shared_folder / "warm")  # imports, as root, every module init needs
+    code, output = as_user(NOBODY, ["init", str(shared_folder / "new")])
+    assert code == 1, output
+    assert output.endswith(f"Error: permission denied: user {pwd.getpwuid(NOBODY).pw_name} may not use "
+                           f"{shared_folder / 'new'} (Permission denied); run csvreport as the user who owns the "
+                           "home, or fix the permissions of that path\n")
+    assert "unexpected" not in output and "Traceback" not in output
