@@ -112,8 +112,14 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             apply_migrations: bool = True) -> sqlite3.Connection:
     """Open the database. Writers get WAL mode and every pending migration applied."""
     path = settings.paths.database
-    if readonly and not path.exists():
-        raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
+    if readonly:
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first") from None
+        except OSError as exc:
+            raise CsvReportError(f"cannot read {path}: {exc.strerror or exc}; user {current_user()} needs read "
+                                 f"access to it and its folder {path.parent}") from None
     conn = None
     try:
         if readonly:

@@ -315,6 +315,11 @@ def test_status_for_a_user_who_may_not_even_enter_the_quarantine(shared_folder, 
     assert code == 1, output
     assert "quarantine not empty: 1 file(s) of source sensors" in output
     assert "Traceback" not in output
+    (home / "data").chmod(0o700)
+    code, output = as_user(NOBODY, ["--home", str(home), "status", "--check"])
+    assert code == 1, output
+    assert output.startswith(f"database unreachable: cannot read {database(home)}: Permission denied; user ")
+    assert "Traceback" not in output
 
 
 def test_a_writing_command_by_a_user_who_may_not_write_names_the_path_and_the_user(shared_folder, cli):
