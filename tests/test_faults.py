@@ -15,9 +15,9 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from conftest import REPO, write_config, write_csv
