@@ -348,3 +348,17 @@ def test_a_permission_fault_outside_a_recorded_run_is_one_line_naming_the_path(s
                            f"{shared_folder / 'new'} (Permission denied); run csvreport as the user who owns the "
                            "home, or fix the permissions of that path\n")
     assert "unexpected" not in output and "Traceback" not in output
+
+
+def test_a_user_who_may_only_read_sees_what_a_running_writer_committed(shared_folder, cli):
+    warm = readable_home(shared_folder / "warm", cli)
+    home = readable_home(shared_folder, cli)
+    cli("--home", warm, "status", "--json")
+    with closing(sqlite3.connect(database(home), isolation_level=None)) as writer:
+        writer.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal file, as during a run
+        writer.execute("INSERT INTO run_history (command, arguments, pid, started_at, finished_at, status) "
+                       "VALUES ('hourly', '{}', 1, '2026-03-10T12:00:00Z', '2026-03-10T12:00:01Z', 'ok')")
+        assert Path(f"{database(home)}-wal").stat().st_size > 0
+        code, output = as_user(NOBODY, ["--home", str(home), "status", "--json"])
+    assert code == 0, output
+    assert '"command": "hourly"' in output and '"reachable": true' in output
