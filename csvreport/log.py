@@ -135,7 +135,9 @@ def setup(logs_dir: Optional[Path], quiet: bool = False, fmt: str = "kv", max_by
             logs_dir.mkdir(parents=True, exist_ok=True)
             handler = _FileHandler(logs_dir / "csvreport.log", max_bytes, backups)
         except OSError as exc:
-            _logger.warning("cannot write the log file: %s", exc, extra={"fields": {"stage": "log"}})
+            full = "the disk is full: " if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            _logger.warning(f"{full}cannot write the log file {logs_dir / 'csvreport.log'} ({exc.strerror or exc}); "
+                            "this run logs to stdout only", extra={"fields": {"stage": "log"}})
         else:
             handler.setFormatter(KeyValueFormatter(as_json))
             _logger.addHandler(handler)

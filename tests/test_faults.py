@@ -130,6 +130,7 @@ def test_without_a_log_file_the_stack_of_an_unexpected_error_goes_to_stderr(home
     assert "Traceback (most recent call last):" in result.stderr and 'raise RuntimeError("simulated bug")' in \
         result.stderr
     assert result.stderr.splitlines()[-1] == "Error: unexpected RuntimeError: simulated bug"
+    assert f"cannot write the log file {home / 'not-a-folder' / 'csvreport.log'}" in result.stdout
 
 
 # --- a failing query is not a missing table ----------------------------------------------------
