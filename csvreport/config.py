@@ -576,6 +576,7 @@ def _format_problem(fmt: str) -> Optional[str]:
 SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib*", "/proc", "/root", "/run", "/sbin", "/sys", "/usr",
                   "/var/lib")
 _MAGIC = re.compile(r"[*?[]")
+_FAMILY_NAMES = {"lib*": ("lib", "lib32", "lib64", "libx32", "libexec")}
 
 
 def _own_folders(home: Path, config_path: Path, paths: Paths) -> list[tuple[str, str]]:
@@ -639,8 +640,9 @@ def _reaches(pattern: list[str], folder: list[str]) -> bool:
 def _component_matches(glob_part: str, name: str) -> bool:
     import fnmatch
 
-    if _MAGIC.search(name):  # a folder family such as lib*: any wildcard might match one of them
-        return bool(_MAGIC.search(glob_part)) or fnmatch.fnmatchcase(glob_part, name)
+    if _MAGIC.search(name):  # a folder family such as lib*: the part names one of them, or matches a usual one
+        return fnmatch.fnmatchcase(glob_part, name) or any(
+            fnmatch.fnmatchcase(usual, glob_part) for usual in _FAMILY_NAMES.get(name, ()))
     return fnmatch.fnmatchcase(name, glob_part)
 
 

@@ -202,6 +202,17 @@ def test_a_pattern_that_can_reach_anywhere_is_refused(home, cli):
     assert "sources.sensors.pattern: '/**/*.csv': can match files inside" in result.stderr
 
 
+def test_only_patterns_that_can_match_there_are_refused():
+    from csvreport.config import pattern_can_reach
+
+    assert pattern_can_reach("/l*/x.csv", "/lib*") and pattern_can_reach("/*/x.csv", "/lib*")
+    assert not pattern_can_reach("/d*/x.csv", "/lib*") and not pattern_can_reach("/srv/*/x.csv", "/lib*")
+    assert not pattern_can_reach("/var/log/*.csv", "/var/lib")
+    assert not pattern_can_reach("/srv/csvreport/inbox/*.csv", "/srv/csvreport/quarantine")
+    assert not pattern_can_reach("/srv/csvreport/*.csv", "/srv/csvreport/quarantine")
+    assert pattern_can_reach("/srv/csvreport/*/*.csv", "/srv/csvreport/quarantine")
+
+
 def test_a_home_inside_a_system_folder_may_read_its_own_drop_folders():
     from csvreport.config import pattern_can_reach
 
