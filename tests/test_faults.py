@@ -363,3 +363,17 @@ def test_a_user_who_may_only_read_sees_what_a_running_writer_committed(shared_fo
         code, output = as_user(NOBODY, ["--home", str(home), "status", "--json"])
     assert code == 0, output
     assert '"command": "hourly"' in output and '"reachable": true' in output
+
+
+def test_a_pattern_folder_the_user_may_not_read_is_a_status_problem_naming_the_user(shared_folder, cli):
+    import pwd
+
+    warm = readable_home(shared_folder / "warm", cli)
+    home = readable_home(shared_folder, cli)
+    cli("--home", warm, "status", "--check")
+    (home / "inbox" / "sensors").chmod(0o700)
+    code, output = as_user(NOBODY, ["--home", str(home), "status", "--check"])
+    assert code == 1, output
+    assert (f"source sensors: the folder {home / 'inbox' / 'sensors'} of its pattern is not readable by user "
+            f"{pwd.getpwuid(NOBODY).pw_name}; create it, fix its permissions, or fix the pattern in the "
+            "configuration") in output.splitlines()
