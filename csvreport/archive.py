@@ -64,12 +64,7 @@ class Part:
 def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
             only: Optional[str] = None) -> list[Part]:
     """Archive every whole month before `before` (YYYY-MM) of every source (or just `only`)."""
-    _pyarrow()
-    year, month = parse_month(before, "--before")
-    current = datetime.now(ZoneInfo(settings.timezone))
-    if (year, month) > (current.year, current.month):
-        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
-                          f"whole; use --before {current:%Y-%m} or earlier")
+    year, month = check_archive_request(settings, before, only)
     recover(settings, conn)
     sources = [settings.source(only)] if only else list(settings.sources)
     done: list[Part] = []
@@ -88,10 +83,7 @@ def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
 def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
             only: Optional[str] = None) -> list[Part]:
     """Load the archived rows of `month` back into the database, then remove their files."""
-    _pyarrow()
-    parse_month(month, "--month")
-    if only:
-        settings.source(only)
+    check_restore_request(settings, month, only)
     recover(settings, conn)
     parts = [p for p in _parts(conn, "state = 'archived' AND month = ?", (month,)) if not only or p.source == only]
     if not parts:
@@ -106,14 +98,35 @@ def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
     return parts
 
 
+def check_archive_request(settings: Settings, before: str, only: Optional[str] = None) -> tuple[int, int]:
+    """The month of `--before`, or a usage error (exit 2) raised before any run is recorded."""
+    _pyarrow()
+    year, month = parse_month(before, "--before")
+    current = datetime.now(ZoneInfo(settings.timezone))
+    if (year, month) > (current.year, current.month):
+        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
+                          f"whole; use --before {current:%Y-%m} or earlier")
+    if only:
+        settings.source(only)
+    return year, month
+
+
+def check_restore_request(settings: Settings, month: str, only: Optional[str] = None) -> None:
+    """A usage error (exit 2) for `archive restore`, raised before any run is recorded."""
+    _pyarrow()
+    parse_month(month, "--month")
+    if only:
+        settings.source(only)
+
+
 def archived_window(conn: sqlite3.Connection, settings: Settings, start_utc: int, end_utc: int) -> Optional[str]:
     """The first month (YYYY-MM) whose archived rows fall in [start_utc, end_utc), else None. Reads only."""
-    try:
-        row = conn.execute(
-            "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
-            "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
-    except sqlite3.OperationalError:
+    if not db.has_table(conn, "archive_parts"):
         return None  # the database predates migration 0005
+    # Any other error (a locked or failing database) must stop the report: one written now could miss rows.
+    row = conn.execute(
+        "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
+        "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
     return row[0] if row else None
 
 
@@ -127,19 +140,18 @@ def refuse_archived(conn: sqlite3.Connection, settings: Settings, start_utc: int
 
 def summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Archived months per source with their rows and files (reads only, for `status`)."""
-    try:
-        rows = conn.execute(
-            "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
-            "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
-    except sqlite3.OperationalError:
-        return []
+    if not db.has_table(conn, "archive_parts"):
+        return []  # the database predates migration 0005
+    rows = conn.execute(
+        "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
+        "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
     keys = ("source", "month", "files", "rows", "bytes", "archived_at")
     return [dict(zip(keys, r)) for r in rows]
 
 
 def parse_month(text: str, option: str) -> tuple[int, int]:
     match = MONTH_RE.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise ConfigError(f"{option} {text}: not a month; write it as YYYY-MM, for example 2026-03")
     return int(match.group(1)), int(match.group(2))
 
@@ -176,7 +188,7 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         _write_temp(conn, source, columns, start, end, temp)
         _publish(temp, final)
     except Exception:
-        _undo(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
+        _undo_on_failure(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
         raise
     _set_state(conn, part_id, "written")
     return _finish(settings, conn, _part(conn, part_id))
@@ -211,7 +223,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
         on_disk = _read_back(final, columns)
         sha256, size = _sha256(final), final.stat().st_size
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
-        _undo(settings, conn, part)
+        _undo_on_failure(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
                              "removed and no row was deleted; run the same command again") from None
     conn.execute("BEGIN IMMEDIATE")
@@ -224,7 +236,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
                 problem = f"{deleted} rows matched for deletion, {in_db['rows']} were verified"
         if problem is not None:
             conn.execute("ROLLBACK")
-            _undo(settings, conn, part)
+            _undo_on_failure(settings, conn, part)
             raise CsvReportError(f"the archive file {final} does not match the database ({problem}); it was removed "
                                  f"and no row was deleted; run the same command again")
         conn.execute(
@@ -233,8 +245,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
             (in_db["rows"], in_db["_id"]["min"], in_db["_id"]["max"], json.dumps(on_disk, sort_keys=True), sha256,
              size, db.utcnow(), part.id))
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("COMMIT")
     log.info("archive", f"archived {in_db['rows']} rows of {part.month} to {final} (verified, removed from the "
@@ -261,8 +272,12 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
         conn.execute("UPDATE archive_parts SET state = 'restored', restored_at = ? WHERE id = ?",
                      (db.utcnow(), part.id))
     except BaseException:
-        conn.execute("ROLLBACK")
-        _unhide(conn, part, final, hidden)
+        db.rollback(conn)
+        try:
+            _unhide(conn, part, final, hidden)
+        except (OSError, sqlite3.Error) as exc:  # the first error is the one to report
+            log.warning("archive", f"could not put {final} back ({exc}); the next archive command does",
+                        source=part.source, file=str(final))
         raise
     conn.execute("COMMIT")
     _remove_files(final, hidden)
@@ -362,6 +377,16 @@ def _undo(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
         if final.parent.exists():
             _fsync_dir(final.parent)
     _set_state(conn, part.id, "undone")
+
+
+def _undo_on_failure(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
+    """Undo a part on the way out of a failure; if undoing fails too (the disk is still full), the part
+    keeps its state for the next archive command to undo, and the first error is the one reported."""
+    try:
+        _undo(settings, conn, part)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("archive", f"could not undo the unfinished part of {part.month} ({exc}); the next archive "
+                    "command undoes it", source=part.source)
 
 
 # --- checks: what the database holds and what the file holds -----------------------------------

@@ -5,14 +5,16 @@ Only this module turns a CsvReportError into `Error: …` on stderr and its exit
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
-from csvreport import __version__, log
+from csvreport import __version__, db, log
 from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
 
@@ -34,10 +36,33 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (_USAGE_ERROR, typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            # Whoever read our output went away (`csvreport status | head -1`): nothing failed here.
+            _discard_stdout()
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
+            known = db.fault(exc, None)  # a full disk or a permission, named with its path
+            if known is not None:
+                log.error("main", str(known))
+                typer.echo(f"Error: {known}", err=True)
+                raise typer.Exit(1) from None
             log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
-            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (the stack is in the log file)", err=True)
+            written = log.log_file()
+            if written is None:  # no log file took the stack: it must not be lost
+                typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
+            where = f" (the stack is in {written})" if written else ""
+            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
             raise typer.Exit(1) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not print a BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 app = typer.Typer(
@@ -286,6 +311,7 @@ def archive(
     from csvreport.runs import recorded_run
 
     settings = settings_for(ctx, home, config)
+    archiving.check_archive_request(settings, before, source)
     with recorded_run(settings, "archive", {"before": before, "source": source}, wait) as (conn, run):
         parts = archiving.archive(settings, conn, run, before, source)
         log.info("archive", f"{len(parts)} months archived, {sum(p.rows or 0 for p in parts)} rows")
@@ -308,6 +334,7 @@ def archive_restore(
     from csvreport.runs import recorded_run
 
     settings = settings_for(ctx, home, config)
+    archiving.check_restore_request(settings, month, source)
     with recorded_run(settings, "archive restore", {"month": month, "source": source}, wait) as (conn, run):
         parts = archiving.restore(settings, conn, run, month, source)
         log.info("archive", f"{month}: {sum(p.rows or 0 for p in parts)} rows restored from {len(parts)} files")

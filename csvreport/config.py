@@ -62,6 +62,8 @@ class Source:
     decimal: str = "."
     null_values: frozenset = frozenset({""})
     timezone: str = "UTC"
+    move_bad_files: bool = False  # may a bad file outside the home be moved (not only copied) to quarantine?
+    follow_symlinks: bool = False  # may a matched symbolic link be read?
 
     def type_of(self, column: str) -> str:
         return self.types.get(column, "text")
@@ -218,25 +220,30 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("export "):
-                line = line[len("export "):].lstrip()
-            name, sep, value = line.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                quote, value = value[0], value[1:-1]
-                if quote == '"':
-                    value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-            else:
-                value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-            values[name] = value
+    try:
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        # Kept from a monitoring user on purpose (it holds secrets); `status` needs none of them, and a
+        # writing command run by such a user cannot write the database either and says so.
+        return values
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
+        values[name] = value
     return values
 
 
@@ -268,6 +275,22 @@ class _Parser:
         self.home = home
         self.env = env
         self.problems: list[str] = []
+        self.own: list[tuple[str, str]] = []
+
+    def forbidden(self, pattern: str) -> Optional[str]:
+        """Why the pattern may not be read: it can match inside csvreport's own folders or a system folder."""
+        full = os.path.expanduser(pattern)
+        full = full if os.path.isabs(full) else os.path.join(self.home, full)
+        for folder, what in self.own:
+            if pattern_can_reach(full, folder):
+                return (f"can match files inside {folder}, csvreport's own {what} folder; point it at the folder the "
+                        "exporter drops its files into")
+        home = str(self.home)
+        for folder in SYSTEM_FOLDERS:
+            if pattern_can_reach(full, folder, skip=home):
+                return (f"can match files under the system folder {folder}; csvreport never reads there (it may move "
+                        "and copy what it reads): point it at the folder the exporter drops its files into")
+        return None
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{self.file}: {key}: {message}")
@@ -352,6 +375,7 @@ class _Parser:
         }
         resolved = {k: self.path(self.typed(raw_paths, k, str, d, f"paths.{k}")) for k, d in defaults.items()}
         paths = Paths(**resolved)
+        self.own = _own_folders(self.home, self.file, paths)
 
         ingest = self.table(data, "ingest", {"settle_seconds", "max_bad_rows"}, "ingest")
         settle = self.typed(ingest, "settle_seconds", (int, float), 30, "ingest.settle_seconds")
@@ -427,7 +451,8 @@ class _Parser:
 
     def sources(self, raw: Any, default_zone: str) -> list[Source]:
         allowed = {"name", "enabled", "pattern", "timestamp", "timestamp_format", "columns", "types", "key",
-                   "delimiter", "encoding", "decimal", "null_values", "timezone"}
+                   "delimiter", "encoding", "decimal", "null_values", "timezone", "move_bad_files",
+                   "follow_symlinks"}
         result: list[Source] = []
         seen: set[str] = set()
         for i, item in self.entries(raw, "sources", allowed):
@@ -452,9 +477,11 @@ class _Parser:
             if not patterns:
                 self.problem(f"{where}.pattern", "is required: a glob or a list of globs")
             for pattern in patterns:
-                problem = _glob_problem(pattern)
+                problem = _glob_problem(pattern) or self.forbidden(pattern)
                 if problem:
                     self.problem(f"{where}.pattern", f"{pattern!r}: {problem}")
+            move_bad = self.typed(item, "move_bad_files", bool, False, f"{where}.move_bad_files")
+            follow = self.typed(item, "follow_symlinks", bool, False, f"{where}.follow_symlinks")
             columns = self.strings(item, "columns", f"{where}.columns", allow_single=False)
             if not columns:
                 self.problem(f"{where}.columns", "is required: the list of columns to keep")
@@ -504,7 +531,7 @@ class _Parser:
                 name=name, enabled=enabled, patterns=patterns, columns=columns, types=types,
                 timestamp=timestamp, timestamp_format=ts_format, key=key, delimiter=delimiter,
                 encoding=encoding, decimal=decimal, null_values=frozenset(v.strip() for v in nulls),
-                timezone=zone,
+                timezone=zone, move_bad_files=move_bad, follow_symlinks=follow,
             ))
         return result
 
@@ -759,6 +786,80 @@ def _format_problem(fmt: str) -> Optional[str]:
         if "directive" in str(exc) or "stray %" in str(exc):
             return f"{exc}; see the strptime directives (%Y %m %d %H %M %S %z ...)"
     return None
+
+
+# Never read there: a bad file is copied into quarantine, so a pattern into them would leak or harm the host.
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/lib*", "/proc", "/root", "/run", "/sbin", "/sys", "/usr",
+                  "/var/lib")
+_MAGIC = re.compile(r"[*?[]")
+_FAMILY_NAMES = {"lib*": ("lib", "lib32", "lib64", "libx32", "libexec")}
+
+
+def _own_folders(home: Path, config_path: Path, paths: Paths) -> list[tuple[str, str]]:
+    """The folders csvreport writes into, with their role; not one that is the home (or holds it)."""
+    folders = [(config_path.parent, "configuration"), (paths.database.parent, "database"),
+               (paths.reports, "reports"), (paths.quarantine, "quarantine"), (paths.logs, "logs"),
+               (paths.archive, "archive")]
+    result = []
+    for folder, what in folders:
+        for form in {os.path.normpath(folder), os.path.realpath(folder)}:
+            if not (str(home) + os.sep).startswith(form.rstrip(os.sep) + os.sep):
+                result.append((form, what))
+    return result
+
+
+def pattern_folder(pattern: str) -> str:
+    """The folder a glob starts from: its leading components that hold no wildcard."""
+    parts = os.path.normpath(pattern).split(os.sep)
+    fixed = []
+    for part in parts[:-1]:
+        if _MAGIC.search(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else ".")
+
+
+def pattern_can_reach(pattern: str, folder: str, skip: Optional[str] = None) -> bool:
+    """Whether an absolute glob can match a file inside `folder` (which may itself end in a wildcard, as /lib*).
+
+    Decided from the texts alone, and again with the symbolic links of the pattern's own folder resolved
+    (a drop folder that is a link into /etc reads /etc). Files under `skip` (the home) never count.
+    """
+    start = pattern_folder(pattern)
+    rest = os.path.normpath(pattern)[len(start):].lstrip(os.sep)
+    for base in {os.path.normpath(start), os.path.realpath(start)}:
+        if skip and (base + os.sep).startswith(skip.rstrip(os.sep) + os.sep):
+            continue
+        if _reaches(_components(base) + _components(rest), _components(folder)):
+            return True
+    return False
+
+
+def _components(path: str) -> list[str]:
+    return [p for p in os.path.normpath(path).split(os.sep) if p and p != "."]
+
+
+def _reaches(pattern: list[str], folder: list[str]) -> bool:
+    """True when some path the glob components match lies strictly inside `folder`."""
+    if not folder:
+        return bool(pattern)  # a file below the folder needs at least one more component
+    if not pattern:
+        return False
+    head, tail = pattern[0], pattern[1:]
+    if head == "**":  # zero or more folders
+        return _reaches(tail, folder) or _reaches(pattern, folder[1:])
+    if _component_matches(head, folder[0]):
+        return _reaches(tail, folder[1:])
+    return False
+
+
+def _component_matches(glob_part: str, name: str) -> bool:
+    import fnmatch
+
+    if _MAGIC.search(name):  # a folder family such as lib*: the part names one of them, or matches a usual one
+        return fnmatch.fnmatchcase(glob_part, name) or any(
+            fnmatch.fnmatchcase(usual, glob_part) for usual in _FAMILY_NAMES.get(name, ()))
+    return fnmatch.fnmatchcase(name, glob_part)
 
 
 def _glob_problem(pattern: str) -> Optional[str]:

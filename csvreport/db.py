@@ -8,6 +8,8 @@ is refused with a message that says what to do.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -110,8 +112,14 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             apply_migrations: bool = True) -> sqlite3.Connection:
     """Open the database. Writers get WAL mode and every pending migration applied."""
     path = settings.paths.database
-    if readonly and not path.exists():
-        raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
+    if readonly:
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first") from None
+        except OSError as exc:
+            raise CsvReportError(f"cannot read {path}: {exc.strerror or exc}; user {current_user()} needs read "
+                                 f"access to it and its folder {path.parent}") from None
     conn = None
     try:
         if readonly:
@@ -130,6 +138,9 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise  # busy: the caller decides what waiting means
+        known = fault(exc, settings)
+        if known is not None and not readonly:
+            raise known from None  # a full disk or a user who may not write, not a damaged database
         raise CsvReportError(
             f"cannot open the database {path}: {exc}; check that it is a SQLite file this user may write "
             f"(sqlite3 {path} 'PRAGMA integrity_check'), or restore it from a backup") from None
@@ -140,15 +151,129 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
     return conn
 
 
+def open_readonly(settings: Settings) -> sqlite3.Connection:
+    """A read-only connection that has read once; CsvReportError saying why when there is none.
+
+    Writes nothing, ever. A WAL database needs its -shm file, which SQLite creates on open;
+    a user who may only read the folder (a monitoring user) cannot create it, and SQLite
+    says "unable to open" or, since 3.40, "attempt to write a readonly database". With no
+    writer about (no -wal file, or an empty one: the last writer closed cleanly), the file
+    is then opened as immutable, which needs neither -wal nor -shm.
+    """
+    path = settings.paths.database
+    conn = connect(settings, readonly=True)
+    try:
+        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        if not _needs_shared_memory(exc):
+            raise CsvReportError(f"cannot read {path}: {exc}") from None
+        wal = path.with_name(path.name + "-wal")
+        if file_size(wal):
+            raise CsvReportError(
+                f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
+                f"(non-empty {wal.name}), and user {current_user()} may not create {path.name}-shm beside it; run this as "
+                f"the user who owns the home, or again once the writer is done") from None
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise CsvReportError(f"cannot read {path}: {exc}") from None
+    return conn
+
+
+def _needs_shared_memory(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "unable to open" in text or "readonly database" in text
+
+
+def file_size(path: Path) -> int:
+    """The size of a file, 0 when it is missing or cannot be looked at."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def current_user() -> str:
+    """The name of the user this process runs as (for messages about permissions)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite still has one, without hiding the error that led here.
+
+    After a full disk or an I/O error SQLite may already have rolled back by itself; a ROLLBACK
+    then fails with "no transaction is active", and that follow-on error must not replace the
+    real one, which the caller is about to raise.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def fault(exc: BaseException, settings: Optional[Settings]) -> Optional[CsvReportError]:
+    """A fault of the machine (full disk, no permission, failing disk) as one line naming the path, or None.
+
+    SQLite names no path in its messages, so the database's is added here (from `settings`); an
+    OSError names its own.
+    """
+    if settings is None:
+        return _os_fault(exc, None) if isinstance(exc, OSError) else None
+    database = settings.paths.database
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if "disk is full" in text or code == 13:  # SQLITE_FULL
+            return CsvReportError(f"the disk is full: cannot write the database {database} ({text}); free space "
+                                  f"on the file system of {database.parent}, then run the command again "
+                                  "(nothing half-done was kept)")
+        if "readonly database" in text:
+            return CsvReportError(f"cannot write the database {database} ({text}): user {current_user()} may not write "
+                                  f"it or its folder {database.parent}; run csvreport as the user who owns the home")
+        if "disk I/O error" in text:
+            return CsvReportError(f"the disk failed while csvreport used the database {database} ({text}); check "
+                                  "the system log (dmesg) and the free space, then run the command again")
+        return None
+    return _os_fault(exc, database.parent) if isinstance(exc, OSError) else None
+
+
+def _os_fault(exc: OSError, near: Optional[Path]) -> Optional[CsvReportError]:
+    where = exc.filename or near
+    if where is None:
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CsvReportError(f"the disk is full: cannot write {where} ({exc.strerror}); free space there, then "
+                              "run the command again")
+    if isinstance(exc, PermissionError):
+        return CsvReportError(f"permission denied: user {current_user()} may not use {where} ({exc.strerror}); run "
+                              "csvreport as the user who owns the home, or fix the permissions of that path")
+    if exc.errno == errno.EROFS:
+        return CsvReportError(f"cannot write {where}: the file system is read-only; remount it read-write or point "
+                              "[paths] elsewhere")
+    return None
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +76,19 @@ def _ingest_source(settings: Settings, conn: sqlite3.Connection, run: Run, sourc
     try:
         db.ensure_source_table(conn, source)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     found = find_files(settings, source)
+    for folder, problem in found.missing:
+        log.warning("ingest", f"the folder {folder} of the source's pattern {problem}: nothing can arrive there; "
+                    "create it, fix its permissions, or fix the pattern", source=source.name, file=folder)
+        run.warn("a pattern's folder cannot be read")
+    for path in found.links:
+        log.warning("ingest", "skipped: a symbolic link (its target is not read); put the file itself in the drop "
+                    "folder, or set follow_symlinks = true for this source if the links are trusted",
+                    source=source.name, file=str(path))
+        run.warn("symbolic links skipped")
     for path in found.waiting:
         log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
                  source=source.name, file=str(path))
@@ -199,17 +209,23 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         if not dry_run:
             _remember(conn, source, candidate, sha256, ingestion_id)
     except Quarantine as exc:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         if not _still_as_found(candidate):
             return _changed_while_read(source, shown)
         return _quarantine(settings, conn, run, source, candidate, sha256, exc, started, dry_run, origin)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     _log_loaded(source, shown, result, previous, rejects, dry_run)
     return Outcome("loaded", ingestion_id=ingestion_id, rows_loaded=result.rows_loaded,
                    rows_rejected=result.bad_count, rows_read=result.rows_read)
+
+
+def inside_home(settings: Settings, path: Path) -> bool:
+    """Whether the file really lives in the home folder (links resolved): only there may csvreport delete it."""
+    home = os.path.realpath(settings.home)
+    return os.path.realpath(path).startswith(home.rstrip(os.sep) + os.sep)
 
 
 def _still_as_found(candidate: Candidate) -> bool:
@@ -249,8 +265,9 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         log.warning("ingest", f"would be quarantined: {exc.reason}", source=source.name, file=shown)
         return Outcome("quarantined", rows_read=exc.rows_read, reason=exc.reason)
     # A replay that fails again stays where it is, with its reason brought up to date.
+    ours = source.move_bad_files or inside_home(settings, candidate.path)
     placed = candidate.path if origin is not None else \
-        quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line)
+        quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line, move=ours)
     # Recorded before the original is removed: a run killed in between leaves the original in the
     # drop folder, which the next run skips as known quarantined content, never an unrecorded file.
     with db.transaction(conn):
@@ -261,12 +278,15 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
              exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
         ).lastrowid
-    moved = origin is not None or \
-        remove_original(placed, candidate.path, source.name, sha256, exc.reason, exc.first_bad_line)
+    moved = origin is not None or (ours and remove_original(placed, candidate.path, source.name, sha256, exc.reason,
+                                                            exc.first_bad_line))
     if not moved:
+        # Remembered by content: not tried again until replayed, and the original stays where it is.
         with db.transaction(conn):
             _remember(conn, source, candidate, sha256, ingestion_id)
-    where = f"moved to {placed}" if moved else f"copied to {placed} (the drop folder is read-only)"
+    where = f"moved to {placed}" if moved else f"copied to {placed} (" + (
+        "the drop folder is read-only)" if ours else
+        "the original, outside the home, stays where it is; set move_bad_files = true to move such files)")
     log.warning("ingest", f"quarantined: {exc.reason}; {where}", source=source.name, file=shown,
                 rows=exc.rows_read)
     return Outcome("quarantined", ingestion_id=ingestion_id, rows_read=exc.rows_read, reason=exc.reason)

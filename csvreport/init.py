@@ -40,6 +40,8 @@ types     = { value = "real" }               # text (default), integer, real
 # encoding  = "cp1252"                       # default utf-8 (a BOM is accepted)
 # decimal   = ","                            # for exports such as 1.234,75
 # null_values = ["", "NA"]
+# move_bad_files  = false                    # true: also move bad files out of drop folders outside the home
+# follow_symlinks = false                    # true: read the files that symbolic links in the drop folder point at
 
 [[reports]]
 name     = "sensor_summary"      # the sheet name

@@ -7,6 +7,7 @@ the holder's pid and command so the one that waits can say who it waits for.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -14,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from csvreport.errors import LockHeld
+from csvreport.db import current_user
+from csvreport.errors import CsvReportError, LockHeld
 
 
 def lock_path(database: Path) -> Path:
@@ -38,8 +40,15 @@ def holder(database: Path, patience: float = 0.0) -> str:
 @contextmanager
 def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]:
     path = lock_path(database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise CsvReportError(
+            f"{'the disk is full: ' if full else ''}cannot open the lock file {path}: {exc.strerror or exc}; "
+            + ("free space there, then run the command again" if full else
+               f"user {current_user()} may not write there: run csvreport as the user who owns the home")) from None
     try:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
@@ -53,12 +62,22 @@ def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]
                         f"it is still working, try again later or pass --wait SECONDS"
                     ) from None
                 time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+        _write_holder(fd, f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            _write_holder(fd, "")
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _write_holder(fd: int, line: str) -> None:
+    """Who holds the lock is a courtesy to the one that waits: a full disk must not fail the run for it
+    (the flock alone is the lock), nor hide the error the run itself is about to report."""
+    try:
+        os.ftruncate(fd, 0)
+        if line:
+            os.pwrite(fd, line.encode(), 0)
+    except OSError:
+        pass

@@ -209,13 +209,12 @@ def send_test(settings: Settings) -> tuple[str, ...]:
 
 def unsent(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Workbooks not (yet) delivered, oldest first; reads only, so `status` may call it."""
-    try:
-        rows = conn.execute(
-            "SELECT id, kind, path, window_label, status, attempts, queued_at, first_failure_at, "
-            "last_attempt_at, last_error FROM email_delivery WHERE status IN ('unsent', 'undeliverable') "
-            "ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
+    if not db.has_table(conn, "email_delivery"):
         return []  # the database predates migration 0004
+    rows = conn.execute(
+        "SELECT id, kind, path, window_label, status, attempts, queued_at, first_failure_at, "
+        "last_attempt_at, last_error FROM email_delivery WHERE status IN ('unsent', 'undeliverable') "
+        "ORDER BY id").fetchall()
     keys = ("id", "kind", "path", "window", "status", "attempts", "queued_at", "first_failure_at",
             "last_attempt_at", "last_error")
     return [dict(zip(keys, row)) for row in rows]

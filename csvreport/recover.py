@@ -30,7 +30,7 @@ from csvreport import db, log
 from csvreport.collect import Candidate
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
-from csvreport.quarantine import reason_path
+from csvreport.quarantine import reason_path, still_there
 from csvreport.runs import Run
 
 LIST_HINT = "`csvreport recover list` shows the quarantined files"
@@ -88,7 +88,7 @@ def quarantined_files(conn: sqlite3.Connection) -> list[QuarantinedFile]:
     for row in conn.execute(
             "SELECT id, source, path, quarantine_path, reason, first_bad_line, rows_read, finished_at "
             "FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
-        if row[3] and Path(row[3]).exists():
+        if row[3] and still_there(row[3]):
             grouped.setdefault(row[3], []).append(row)
     files = []
     for rows in grouped.values():
@@ -298,10 +298,8 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 
 def require_database(settings: Settings) -> sqlite3.Connection:
     """A read-only connection for `recover list` and the checks made before a run starts."""
-    from csvreport.status import open_readonly
-
     try:
-        return open_readonly(settings)
+        return db.open_readonly(settings)
     except CsvReportError as exc:
         if str(exc).startswith("cannot read "):
             raise CsvReportError(f"{exc}; restore it from a backup (docs/operations.md, "

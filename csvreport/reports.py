@@ -103,7 +103,11 @@ def daily_job(settings: Settings, day: date, until: str, reason: str, detail: st
 
 def hour_request(settings: Settings, text: str, now: Optional[float] = None) -> Job:
     """The job for `--hour`; a usage error (exit 2) when the hour is not a complete local hour."""
-    window = parse_hour(text, settings.timezone)
+    try:
+        window = parse_hour(text, settings.timezone)
+    except (ValueError, OverflowError) as exc:  # a year the calendar arithmetic cannot reach, such as 0001
+        raise ConfigError(f"--hour {text!r}: out of range ({exc}); give an hour such as \"2026-03-29 14:00\""
+                          ) from None
     now = time.time() if now is None else now
     if window.end > now:
         raise ConfigError(f"--hour {text!r}: the hour {local_text(window.local_start)} has not ended yet; "
@@ -126,7 +130,11 @@ def day_request(settings: Settings, day_text: Optional[str], until: Optional[str
     until = "24:00" if until is None else until.strip()
     if not SLOT_RE.match(until) or until > "24:00" or until == "00:00":
         raise ConfigError(f"--until {until!r}: not a time from 00:01 to 24:00 (HH:MM), such as 18:00")
-    job = daily_job(settings, day, until, "requested")
+    try:
+        job = daily_job(settings, day, until, "requested")
+    except (ValueError, OverflowError) as exc:  # a day the calendar arithmetic cannot reach, such as 9999-12-31
+        raise ConfigError(f"--date {day_text!r}: out of range ({exc}); give a day such as 2026-03-29"
+                          ) from None
     if job.window.end > now:
         raise ConfigError(f"--date {day:%Y-%m-%d} --until {until}: that period has not ended yet; its workbook "
                           f"can be written from {local_text(job.window.local_end)}")

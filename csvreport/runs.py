@@ -79,10 +79,10 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
                 try:
                     yield conn, run
                 except BaseException as exc:
-                    message = str(exc) if isinstance(exc, CsvReportError) else f"{type(exc).__name__}: {exc}"
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    _finish(conn, run, "failed", message)
+                    db.rollback(conn)
+                    known = exc if isinstance(exc, CsvReportError) else db.fault(exc, settings)
+                    message = str(known) if known is not None else f"{type(exc).__name__}: {exc}"
+                    _record_failure(conn, run, message)
                     raise
                 _finish(conn, run, run.status, "; ".join(run.warnings)[:2000] or None)
                 log.info(command, f"run finished: {run.status}", run=run.id,
@@ -92,10 +92,23 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
     except LockHeld as exc:
         _record_skipped(settings, command, arguments, str(exc))
         raise
-    except BaseException:
+    except BaseException as exc:
         monitor.ping(settings.ping_url, "fail", settings.ping_timeout)
+        known = None if isinstance(exc, CsvReportError) else db.fault(exc, settings)
+        if known is not None:
+            raise known from None  # the fault itself, in one line, not as an unexpected error
         raise
     monitor.ping(settings.ping_url, "", settings.ping_timeout)
+
+
+def _record_failure(conn: sqlite3.Connection, run: Run, message: str) -> None:
+    """Mark the run failed; when even that cannot be written (the disk is full), say so and let the
+    original error through: it, not this follow-on one, is what the operator must see."""
+    try:
+        _finish(conn, run, "failed", message)
+    except sqlite3.Error as exc:
+        log.warning(run.command, f"could not record the failure in run_history ({exc}); the next run marks this "
+                    "one as interrupted", run=run.id)
 
 
 def _close_interrupted(conn: sqlite3.Connection, command: str) -> None:

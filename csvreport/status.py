@@ -31,6 +31,7 @@ from csvreport import db
 from csvreport.collect import find_files
 from csvreport.config import Settings
 from csvreport.errors import CsvReportError
+from csvreport.quarantine import still_there
 
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
 WORKBOOK_KINDS = ("hourly", "daily")
@@ -92,35 +93,9 @@ def _shipped_version() -> int:
     return shipped[-1].version if shipped else 0
 
 
-def open_readonly(settings: Settings) -> sqlite3.Connection:
-    """A read-only connection that has read once; CsvReportError saying why when there is none.
-
-    A WAL database needs its -shm file, which SQLite creates on open. In a folder this user
-    may only read, and with no writer about (no -wal file: the last writer closed cleanly),
-    the file is opened as immutable instead, which needs neither.
-    """
-    path = settings.paths.database
-    conn = db.connect(settings, readonly=True)
-    try:
-        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.Error as exc:
-        conn.close()
-        if "unable to open" not in str(exc) or path.with_name(path.name + "-wal").exists():
-            raise CsvReportError(f"cannot read {path}: {exc}") from None
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        conn.close()
-        raise CsvReportError(f"cannot read {path}: {exc}") from None
-    return conn
-
-
 def _open(settings: Settings, database: dict[str, Any]) -> Optional[sqlite3.Connection]:
     try:
-        conn = open_readonly(settings)
+        conn = db.open_readonly(settings)
     except CsvReportError as exc:
         database["error"] = str(exc)
         return None
@@ -158,14 +133,14 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
         for source, path in conn.execute(
                 "SELECT source, quarantine_path FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
             # A quarantined file an operator deleted is no longer waiting for anyone.
-            if path and Path(path).exists():
+            if path and still_there(path):
                 quarantined.setdefault(source, []).append(path)
     result = []
     for source in settings.sources:
         loaded = per_state.get((source.name, "loaded"), (0, 0, 0, None))
         last = max((per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES
                     if (source.name, s) in per_state and per_state[(source.name, s)][3]), default=None)
-        pending, waiting = _pending(conn, settings, source) if source.enabled else (None, None)
+        pending, waiting, unreadable = _pending(conn, settings, source) if source.enabled else (None, None, [])
         result.append({
             "name": source.name,
             "enabled": source.enabled,
@@ -178,22 +153,26 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
             "rows_archived": archived.get(source.name, 0),
             "rows_rejected": loaded[2],
             "last_ingested_at": last,
+            "unreadable_folders": unreadable,
         })
     return result
 
 
-def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source) -> tuple[int, int]:
-    """Files `ingest` would look at now (same discovery, same stat-only skip), and those still settling."""
+def _pending(conn: Optional[sqlite3.Connection], settings: Settings,
+             source) -> tuple[int, int, list[dict[str, str]]]:
+    """Files `ingest` would look at now (same discovery, same stat-only skip), those still settling, and the
+    pattern folders that cannot be searched."""
     found = find_files(settings, source)
+    unreadable = [{"folder": folder, "problem": problem} for folder, problem in found.missing]
     if conn is None or not db.has_table(conn, "seen_files"):
-        return len(found.ready), len(found.waiting)
+        return len(found.ready), len(found.waiting), unreadable
     pending = 0
     for candidate in found.ready:
         row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
                            (source.name, str(candidate.path))).fetchone()
         if row is None or row[0] != candidate.size or row[1] != candidate.mtime_ns:
             pending += 1
-    return pending, len(found.waiting)
+    return pending, len(found.waiting), unreadable
 
 
 def _commands(conn: sqlite3.Connection) -> list[str]:
@@ -261,7 +240,7 @@ def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str,
                            "WHERE kind = ? ORDER BY window_start DESC, window_end DESC LIMIT 1", (kind,)).fetchone()
         if row:
             newest[kind] = {"path": row[0], "window_start": row[1], "window_end": row[2], "zone": row[3],
-                            "written_at": row[4], "rows": row[5], "exists": Path(row[0]).is_file()}
+                            "written_at": row[4], "rows": row[5], "exists": still_there(row[0])}
     return newest
 
 
@@ -300,8 +279,13 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
     """What needs an operator, one line each, saying what to do."""
     found: list[str] = []
     database = facts["database"]
+    found.extend(folder_problems(facts))
     if not database["reachable"]:
         found.append(f"database unreachable: {database['error']}")
+        return found
+    damage = database_file_problem(settings)
+    if damage:
+        found.append(damage)
         return found
     if database["unknown_migrations"]:
         found.append(
@@ -356,6 +340,23 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
         found.append(f"{what} unsent by email since {first['queued_at']} ({first['attempts']} attempts, last error: "
                      f"{late[-1]['last_error']}); fix [email] and run `csvreport send` (see docs/email.md)")
     return found
+
+
+def folder_problems(facts: dict[str, Any]) -> list[str]:
+    """A pattern whose folder is missing or unreadable: nothing will ever arrive, and nothing else says so."""
+    return [f"source {s['name']}: the folder {u['folder']} of its pattern {u['problem']}; create it, fix its "
+            "permissions, or fix the pattern in the configuration"
+            for s in facts["sources"] for u in s.get("unreadable_folders") or []]
+
+
+def database_file_problem(settings: Settings) -> Optional[str]:
+    """An empty database file, which SQLite opens without complaint as an empty database (a truncated or
+    foreign one it refuses itself, and `status` reports it unreachable)."""
+    path = settings.paths.database
+    if db.file_size(path) == 0 and path.is_file():
+        return (f"database {path} is empty (0 bytes): it holds none of csvreport's tables; restore it from a "
+                "backup (docs/operations.md, 'Backups while cron runs')")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

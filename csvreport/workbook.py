@@ -16,11 +16,13 @@ start without it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import BinaryIO, Optional, Sequence
 
 from csvreport import log
 from csvreport.aggregate import ReportTable, SourceSummary, Window
@@ -94,25 +96,28 @@ def save(final: Path, content: Content) -> Saved:
         raise CsvReportError(f"cannot create the reports folder {final.parent}: {exc.strerror or exc}; fix "
                              "paths.reports in the configuration, or the folder's permissions") from None
     tmp = temp_path(final)
+    # Built in memory and written by us: a full disk then fails our one write, cleanly, instead of leaving
+    # openpyxl's half-written zip file to complain on stderr when it is garbage-collected.
     try:
-        _write_zip(build(content), tmp, content)
-        digest = hashlib.sha256()
-        with open(tmp, "rb+") as handle:
+        buffer = io.BytesIO()
+        _write_zip(build(content), buffer, content)
+        data = buffer.getvalue()
+        with open(tmp, "wb", buffering=0) as handle:
+            handle.write(data)
             os.fsync(handle.fileno())
-            handle.seek(0)
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            size = handle.tell()
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CsvReportError(f"the disk is full: cannot write the workbook {final}; free space on the file "
+                                 f"system of {final.parent}, then run the command again") from None
         raise CsvReportError(f"cannot write the workbook {final}: {exc.strerror or exc}; free disk space or fix the "
                              f"permissions of {final.parent} (paths.reports), then run the command again") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(final.parent)
-    return Saved(final, digest.hexdigest(), size)
+    return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def fsync_dir(folder: Path) -> None:
@@ -136,7 +141,7 @@ def build(content: Content):
     return build_book(content)
 
 
-def _write_zip(book, path: Path, content: Content) -> None:
+def _write_zip(book, target: BinaryIO, content: Content) -> None:
     """Save like openpyxl does, but with fixed times, so the same rows give the same bytes."""
     import zipfile
 
@@ -158,5 +163,5 @@ def _write_zip(book, path: Path, content: Content) -> None:
 
     moment = datetime.fromtimestamp(content.window.end, timezone.utc).replace(tzinfo=None)
     book.properties.created = book.properties.modified = moment
-    with FixedTimeZip(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    with FixedTimeZip(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         ExcelWriter(book, archive).write_data()

@@ -438,17 +438,28 @@ def test_commands_that_write_no_workbook_do_not_import_openpyxl(home, command):
 
 
 def test_own_folders_are_never_inputs_but_look_alike_siblings_are(home, cli):
-    # find_files compares string prefixes (with the separator) instead of Path.is_relative_to.
+    # find_files compares string prefixes (with the separator) instead of Path.is_relative_to. Such a
+    # pattern is refused by the configuration check; discovery keeps out of the own folders all the same.
+    import dataclasses
+
+    from csvreport.collect import find_files
+    from csvreport.config import load_settings
+
     text = (home / "config" / "settings.toml").read_text(encoding="utf-8")
     write_config(home, text=text.replace('pattern = "inbox/sensors/*.csv"', 'pattern = "**/*.csv"'))
+    result = cli("ingest")
+    assert result.exit_code == 2
+    assert "sources.sensors.pattern: '**/*.csv': can match files inside" in result.stderr
+    write_config(home, text=text)
     write_csv(home / "inbox/sensors/a.csv", CSV_A)
     write_csv(home / "quarantine/sensors/q.csv", CSV_B)
     write_csv(home / "reports/r.csv", CSV_B)
     write_csv(home / "logs/l.csv", CSV_B)
     write_csv(home / "quarantine2/b.csv", "ts,site,metric,value\n2026-03-28 10:00:00,sibling,t,3.0\n")
-    result = cli("ingest")
-    assert result.exit_code == 0, result.output
-    assert sorted(_rows(home)) == [("a", 1.0), ("sibling", 3.0)]
+    settings = load_settings(home)
+    source = dataclasses.replace(settings.sources[0], patterns=("**/*.csv",))
+    found = find_files(settings, source)
+    assert sorted(str(c.path.relative_to(home)) for c in found.ready) == ["inbox/sensors/a.csv", "quarantine2/b.csv"]
 
 
 def test_row_loop_is_compiled_once_per_layout_and_keeps_each_files_ingestion_id(home, cli):

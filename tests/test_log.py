@@ -75,7 +75,8 @@ def test_unexpected_exception_is_an_error_with_its_stack_in_the_log_file(home, c
     monkeypatch.setattr("csvreport.ingest.load_rows", broken)
     result = cli("ingest")
     assert result.exit_code == 1
-    assert result.stderr == "Error: unexpected RuntimeError: simulated bug (the stack is in the log file)\n"
+    assert result.stderr == ("Error: unexpected RuntimeError: simulated bug "
+                             f"(the stack is in {home / 'logs' / 'csvreport.log'})\n")
     assert "Traceback" not in result.stdout
     assert "level=ERROR stage=main" in result.stdout
     logged = (home / "logs" / "csvreport.log").read_text()

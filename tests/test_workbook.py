@@ -95,8 +95,8 @@ def test_failed_write_leaves_neither_temp_nor_final_file(tmp_path, monkeypatch):
     monkeypatch.setattr(workbook, "build", broken)
     with pytest.raises(CsvReportError) as error:
         workbook.save(final, _content(1))
-    assert str(error.value) == (f"cannot write the workbook {final}: No space left on device; free disk space or "
-                                f"fix the permissions of {folder} (paths.reports), then run the command again")
+    assert str(error.value) == (f"the disk is full: cannot write the workbook {final}; free space on the file "
+                                f"system of {folder}, then run the command again")
     assert list(folder.iterdir()) == []
 
 
