@@ -395,7 +395,7 @@ def status(
 
 recover_app = typer.Typer(
     cls=_Group, no_args_is_help=True,
-    help="Repairs: list and replay quarantined files, purge a wrong load, rewrite damaged workbooks.\n\n"
+    help="Repairs: list and replay quarantined files, list loads and purge a wrong one, rewrite damaged workbooks.\n\n"
          "Example: csvreport --home /srv/csvreport recover list")
 app.add_typer(recover_app, name="recover")
 
@@ -412,6 +412,29 @@ def recover_list(ctx: typer.Context) -> None:
     conn = recover.require_database(settings)
     try:
         typer.echo(recover.list_text(settings, recover.quarantined_files(conn)), nl=False)
+    finally:
+        conn.close()
+
+
+@recover_app.command("loads")
+def recover_loads(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DATE", help="Only loads made on or after this local day, YYYY-MM-DD.",
+        show_default=False)] = None,
+) -> None:
+    """List the loads (ingestion ids) with file, rows, event-time span and status: what purge takes.
+
+    Reads only, like status.
+    Example: csvreport --home /srv/csvreport recover loads --source sensors --since 2026-03-29
+    """
+    from csvreport import recover
+
+    settings = settings_for(ctx, log_file=False)
+    conn = recover.require_database(settings)
+    try:
+        typer.echo(recover.loads_text(settings, recover.loads(conn, settings, source, since)), nl=False)
     finally:
         conn.close()
 
@@ -452,19 +475,24 @@ def recover_purge(
     ctx: typer.Context,
     ingestion_id: Annotated[int, typer.Argument(
         metavar="INGESTION_ID", help="The id of the load, as `csvreport recover loads` lists it.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; change nothing, "
+                                          "record no run.")] = False,
     wait: WaitOption = 0.0,
 ) -> None:
     """Remove exactly the rows one ingestion loaded, and mark it purged.
 
     The file may then load again: move it out of the drop folder if its rows are unwanted.
-    Example: csvreport --home /srv/csvreport recover purge 42
+    Example: csvreport --home /srv/csvreport recover purge 42 --dry-run
     """
     from csvreport import recover
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx)
+    settings = settings_for(ctx, log_file=not dry_run)
     conn = recover.require_database(settings)
     try:
+        if dry_run:
+            typer.echo(recover.purge_preview(settings, conn, ingestion_id), nl=False)
+            return
         recover.check_purge(conn, ingestion_id)
     finally:
         conn.close()
