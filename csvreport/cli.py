@@ -378,6 +378,8 @@ def status(
     """
     from csvreport import status as health
 
+    if as_json and prometheus:
+        raise ConfigError("status: --json and --prometheus are two output formats; give one of them")
     facts = health.gather(settings_for(ctx, log_file=False))
     if as_json:
         typer.echo(health.to_json(facts))

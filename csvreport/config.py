@@ -6,13 +6,14 @@ one line each, naming the file and the key, before any command touches anything.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -117,7 +118,16 @@ class Settings:
             if s.name == name:
                 return s
         known = ", ".join(s.name for s in self.sources) or "none"
-        raise ConfigError(f"no source named {name!r} in {self.config_path} (known: {known})")
+        raise ConfigError(f"no source named {name!r} in {self.config_path}"
+                          f"{did_you_mean(name, [s.name for s in self.sources])} (known: {known})")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean 'ts'?` when one of `choices` is close to `word` (a typo), else ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6) if isinstance(word, str) else []
+    if not close and isinstance(word, str):  # case or spacing only: 'TS' for 'ts'
+        close = [c for c in choices if c.strip().casefold() == word.strip().casefold()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def resolve_home(home: Optional[str | Path]) -> Path:
@@ -158,6 +168,8 @@ def load_settings(home: Optional[str | Path] = None, config: Optional[str | Path
     config_path = Path(config).expanduser() if config else home_path / DEFAULT_CONFIG
     if not config_path.is_absolute():
         config_path = (Path.cwd() / config_path) if config else (home_path / config_path)
+    if not config_path.is_file() and config:
+        raise ConfigError(f"{config_path}: configuration not found; check the path given to --config")
     if not config_path.is_file():
         raise ConfigError(
             f"{config_path}: configuration not found; create it (csvreport init {home_path}) "
@@ -188,7 +200,8 @@ class _Parser:
     def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for unknown in sorted(set(table) - allowed):
             key = f"{where}.{unknown}" if where else unknown
-            self.problem(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            self.problem(key, f"unknown key{did_you_mean(unknown, sorted(allowed))} "
+                              f"(allowed: {', '.join(sorted(allowed))})")
 
     def table(self, data: Mapping[str, Any], key: str, allowed: set[str], where: str) -> Mapping[str, Any]:
         value = data.get(key, {})
@@ -198,8 +211,9 @@ class _Parser:
         self.unknown_keys(value, allowed, where)
         return value
 
-    def entries(self, raw: Any, kind: str, allowed: set[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-        """The tables of an array of tables such as [[sources]], their unknown keys reported."""
+    def entries(self, raw: Any, kind: str, allowed: set[str]) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+        """The tables of an array of tables such as [[sources]], each with the name problems call it by
+        (`sources.sensors`; `sources[2]`, the third, when it has no name), their unknown keys reported."""
         if not isinstance(raw, list):
             self.problem(kind, f"must be an array of tables ([[{kind}]])")
             return
@@ -207,8 +221,10 @@ class _Parser:
             if not isinstance(item, dict):
                 self.problem(f"{kind}[{i}]", "must be a table")
                 continue
-            self.unknown_keys(item, allowed, f"{kind}[{i}]")
-            yield i, item
+            name = item.get("name")
+            where = f"{kind}.{name}" if isinstance(name, str) and name.strip() else f"{kind}[{i}]"
+            self.unknown_keys(item, allowed, where)
+            yield i, where, item
 
     def typed(self, data: Mapping[str, Any], key: str, kind: type | tuple, default: Any, where: str) -> Any:
         if key not in data:
@@ -335,8 +351,7 @@ class _Parser:
                    "delimiter", "encoding", "decimal", "null_values", "timezone"}
         result: list[Source] = []
         seen: set[str] = set()
-        for i, item in self.entries(raw, "sources", allowed):
-            where = f"sources[{i}]"
+        for i, where, item in self.entries(raw, "sources", allowed):
             name = item.get("name")
             if not isinstance(name, str) or not NAME_RE.match(name):
                 self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
@@ -351,7 +366,6 @@ class _Parser:
             elif name in _bookkeeping_tables():
                 self.problem(f"{where}.name", f"{name!r} is a table csvreport keeps for itself; choose another name")
             seen.add(name)
-            where = f"sources.{name}"
             enabled = self.typed(item, "enabled", bool, True, f"{where}.enabled")
             patterns = self.strings(item, "pattern", f"{where}.pattern")
             if not patterns:
@@ -372,14 +386,18 @@ class _Parser:
             types: dict[str, str] = {}
             for column, kind in types_raw.items():
                 if column not in columns:
-                    self.problem(f"{where}.types.{column}", "is not one of the source's columns")
+                    self.problem(f"{where}.types.{column}",
+                                 f"is not one of the source's columns{did_you_mean(column, columns)}")
                 elif kind not in TYPES:
                     self.problem(f"{where}.types.{column}", f"{kind!r} is not one of {', '.join(TYPES)}")
                 else:
                     types[column] = kind
             timestamp = self.strings(item, "timestamp", f"{where}.timestamp")
             for column in timestamp:
-                self.column_name(column, f"{where}.timestamp")
+                if self.column_name(column, f"{where}.timestamp") and columns and column.casefold() not in folded:
+                    self.problem(f"{where}.timestamp", f"{column!r} is not one of the source's columns"
+                                 f"{did_you_mean(column, columns)} (an event-time column must be listed in columns "
+                                 "too)")
             ts_format = self.typed(item, "timestamp_format", str, None, f"{where}.timestamp_format")
             if ts_format is not None and "%" not in ts_format:
                 self.problem(f"{where}.timestamp_format", f"{ts_format!r} has no strptime directive such as %Y")
@@ -388,7 +406,8 @@ class _Parser:
             key = self.strings(item, "key", f"{where}.key")
             for column in key:
                 if column not in columns:
-                    self.problem(f"{where}.key", f"{column!r} is not one of the source's columns")
+                    self.problem(f"{where}.key", f"{column!r} is not one of the source's columns"
+                                 f"{did_you_mean(column, columns)}")
             delimiter = self.typed(item, "delimiter", str, None, f"{where}.delimiter")
             if delimiter is not None and len(delimiter) != 1:
                 self.problem(f"{where}.delimiter", f"{delimiter!r} must be one character, such as \",\" or \"\\t\"")
@@ -417,8 +436,7 @@ class _Parser:
         allowed = {"name", "source", "group_by", "measures"}
         result: list[Report] = []
         seen: set[str] = set()
-        for i, item in self.entries(raw, "reports", allowed):
-            where = f"reports[{i}]"
+        for i, where, item in self.entries(raw, "reports", allowed):
             name = item.get("name")
             if (not isinstance(name, str) or not name.strip() or len(name) > 24
                     or SHEET_FORBIDDEN & set(name) or name.startswith("'") or name.casefold() == "about"):
@@ -428,17 +446,17 @@ class _Parser:
             elif name.casefold() in seen:
                 self.problem(f"{where}.name", f"{name!r} is used by two reports")
             seen.add(name.casefold())
-            where = f"reports.{name}"
             source_name = item.get("source")
             source = sources.get(source_name) if isinstance(source_name, str) else None
             if source is None:
-                self.problem(f"{where}.source", f"{source_name!r} is not a configured source "
-                             f"(known: {', '.join(sources) or 'none'})")
+                self.problem(f"{where}.source", f"{source_name!r} is not a configured source"
+                             f"{did_you_mean(source_name, sources)} (known: {', '.join(sources) or 'none'})")
             group_by = self.strings(item, "group_by", f"{where}.group_by", allow_single=False)
             if source:
                 for column in group_by:
                     if column not in source.columns:
-                        self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}")
+                        self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}"
+                                     f"{did_you_mean(column, source.columns)}")
             measures_raw = self.typed(item, "measures", dict, {}, f"{where}.measures")
             if not measures_raw:
                 self.problem(f"{where}.measures", "needs at least one measure, such as readings = \"count\"")
@@ -456,7 +474,8 @@ class _Parser:
                     continue
                 if column and source:
                     if column not in source.columns:
-                        self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
+                        self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}"
+                                     f"{did_you_mean(column, source.columns)}")
                         continue
                     if func in ("sum", "avg") and source.type_of(column) == "text":
                         self.problem(mwhere, f"{func} needs a number column; declare it in "

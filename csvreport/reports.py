@@ -342,6 +342,10 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
                                                                      f"{job.detail})" if job.detail else " again")
     log.info(job.kind, f"wrote the {job.kind} workbook for {job.window.label()}{because}", file=str(saved.path),
              rows=rows, reason=job.reason)
+    if rows == 0 and job.reason == "requested":
+        log.warning(job.kind, f"the {job.kind} workbook for {job.window.label()} holds no rows: no loaded row falls "
+                    "in that window; check the date, or see what was loaded with `csvreport recover loads`",
+                    file=str(saved.path), rows=0)
     # Queued for email here, sent by _mailed; a repaired file (same data) is not mailed a second time.
     mail.queue(settings, conn, job.kind, saved.path, job.window.start, job.window.end, rewritten=before is not None,
                run_id=run.id, again=job.reason in ("new", "stale", "layout", "requested"))

@@ -463,7 +463,7 @@ def print_table(facts: dict[str, Any]) -> None:
     console.print(runs)
     books = Table("kind", "newest", "window", "written", title="workbooks")
     for row in _workbook_rows(facts):
-        books.add_row(*row)
+        books.add_row(*row[:3], row[3].removeprefix("written "))  # the column's title says it already
     console.print(books)
     if facts["problems"]:
         console.print(f"[bold red]{_problems_title(facts)}[/]")
