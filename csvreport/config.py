@@ -113,6 +113,18 @@ class Settings:
     max_ingest_age_hours: Optional[float] = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+    def stored_path(self, path: Path) -> str:
+        """A file's path as the database keeps it: relative to the home when inside it, so that a
+        home moved or copied elsewhere still finds its files; absolute when outside it."""
+        try:
+            return str(Path(path).relative_to(self.home))
+        except ValueError:
+            return str(path)
+
+    def from_stored(self, stored: str) -> Path:
+        """The file a stored path names (an absolute one is itself)."""
+        return self.home / stored
+
     def source(self, name: str) -> Source:
         for s in self.sources:
             if s.name == name:
@@ -122,11 +134,14 @@ class Settings:
                           f"{did_you_mean(name, [s.name for s in self.sources])} (known: {known})")
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """`; did you mean 'ts'?` when one of `choices` is close to `word` (a typo), else ""."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6) if isinstance(word, str) else []
-    if not close and isinstance(word, str):  # case or spacing only: 'TS' for 'ts'
-        close = [c for c in choices if c.strip().casefold() == word.strip().casefold()][:1]
+    if not isinstance(word, str):
+        return ""
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:  # case or spacing only: 'TS' for 'ts'
+        close = [c for c in options if c.strip().casefold() == word.strip().casefold()][:1]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

@@ -408,7 +408,7 @@ class DamagedWorkbook:
     zone: str
 
 
-def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
+def damaged_workbooks(conn: sqlite3.Connection, settings: Settings) -> list[DamagedWorkbook]:
     """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
     from csvreport.ingest import sha256_of
 
@@ -418,7 +418,7 @@ def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
     for ident, kind, path, sha256, size, start, end, zone in conn.execute(
             "SELECT id, kind, path, sha256, size, window_start, window_end, zone FROM workbooks "
             "ORDER BY kind, window_start"):
-        file = Path(path)
+        file = settings.from_stored(path)
         try:
             info = file.stat()
         except FileNotFoundError:
@@ -436,7 +436,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
     from csvreport.aggregate import Window
     from csvreport.archive import archived_window
 
-    found = damaged_workbooks(conn)
+    found = damaged_workbooks(conn, settings)
     if found:
         with db.transaction(conn):
             for source in settings.sources:

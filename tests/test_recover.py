@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -354,9 +357,6 @@ def _digest(path: Path) -> str:
 
 
 def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cli):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
     import openpyxl
 
     hour = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -366,8 +366,9 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
     assert cli("hourly").exit_code == 0
     assert cli("daily").exit_code == 0
     with db(home) as conn:
-        recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
-        daily_path = conn.execute("SELECT path FROM workbooks WHERE kind = 'daily' ORDER BY window_start DESC, "
+        # paths are stored relative to the home (migration 0008)
+        recorded = {str(home / p): s for p, s in conn.execute("SELECT path, sha256 FROM workbooks")}
+        daily_path = home / conn.execute("SELECT path FROM workbooks WHERE kind = 'daily' ORDER BY window_start DESC, "
                                   "window_end DESC LIMIT 1").fetchone()[0]
     deleted = home / "reports" / f"hourly_{hour:%Y%m%d_%H%M}.xlsx"
     assert str(deleted) in recorded
@@ -384,7 +385,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
         in result.output
     assert "reports done: 2 workbook(s) written again" in result.output
     with db(home) as conn:
-        now_recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
+        now_recorded = {str(home / p): s for p, s in conn.execute("SELECT path, sha256 FROM workbooks")}
     assert set(now_recorded) == set(recorded)
     for path in (deleted, corrupted):
         assert _digest(path) == now_recorded[str(path)]
@@ -475,3 +476,27 @@ def test_purge_on_a_keyed_source_says_what_it_cannot_undo(home, cli):
     with db(home) as conn:
         assert conn.execute("SELECT ts, site, value FROM sensors ORDER BY _id").fetchall() == [
             ("2026-03-10 11:00:00", "a", 30.0), ("2026-03-10 12:00:00", "a", 4.0)]
+
+
+def test_a_moved_home_still_finds_its_workbooks(home, tmp_path, cli, monkeypatch):
+    hour = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    write_csv(home / "inbox" / "sensors" / "recent.csv", HEADER + f"{hour:%Y-%m-%d %H}:05:00,berlin,temp,1\n")
+    assert cli("ingest").exit_code == 0
+    assert cli("hourly").exit_code == 0
+    assert cli("daily").exit_code == 0
+    moved = tmp_path / "moved" / "home"
+    shutil.copytree(home, moved)
+    home.rename(tmp_path / "gone")  # nothing is left where the workbooks were written
+    monkeypatch.setenv("CSVREPORT_HOME", str(moved))
+
+    facts = json.loads(cli("status", "--json").output)
+    assert facts["workbooks"]["hourly"]["exists"] and facts["workbooks"]["daily"]["exists"]
+    assert facts["workbooks"]["hourly"]["path"].startswith(str(moved / "reports"))
+    assert facts["due_workbooks"] == []
+    assert cli("status", "--check").output == "OK: nothing needs an operator\n"
+
+    result = cli("recover", "reports")
+    assert result.exit_code == 0, result.output
+    assert "reports done: 0 workbook(s) written again; every recorded workbook is in place and unchanged" \
+        in result.output
+    assert "wrote the" not in cli("hourly").output  # nothing is due: every workbook is where it was recorded

@@ -283,7 +283,8 @@ def test_check_due_workbook_missing(home, cli):
         path, label_start = conn.execute(
             "SELECT path, local_start FROM workbooks WHERE kind = 'hourly' AND window_end < ? "
             "ORDER BY window_start DESC LIMIT 1", (time.time() - 2 * 3600,)).fetchone()
-    Path(path).unlink()
+    path = home / path  # stored relative to the home
+    path.unlink()
 
     result = cli("status", "--check")
 
@@ -322,7 +323,7 @@ def test_check_stale_workbook_after_late_data(home, cli):
 
     facts = status_json(cli)
     stale = [d for d in facts["due_workbooks"] if d["state"] == "stale"]
-    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [name]
+    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [str(home / name)]
     assert all(not d["overdue"] for d in stale)  # just arrived: cron's next hourly run rewrites it
     assert cli("status", "--check").exit_code == 0
 
