@@ -526,9 +526,10 @@ def init(
         metavar="DIR", help="The new home folder (default: --home, $CSVREPORT_HOME, else the current directory).",
         show_default=False)] = None,
 ) -> None:
-    """Create a home folder: a commented config/settings.toml and the folders csvreport uses.
+    """Create a home folder: a commented config/settings.toml, the folders, and config/crontab.
 
-    Never overwrites an existing settings.toml.
+    config/crontab holds the cron jobs for this home, with absolute paths. Never overwrites an
+    existing settings.toml.
     Example: csvreport init /srv/csvreport
     """
     from csvreport.config import resolve_home
@@ -537,8 +538,9 @@ def init(
     home = resolve_home(directory or global_options(ctx)["home"])
     for path in create_home(home):
         typer.echo(f"created {path}")
-    typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest` "
-               "and paste the lines of crontab.example (see docs/operations.md).")
+    typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest`; "
+               f"then install the cron jobs of {home / 'config' / 'crontab'} with `crontab -e` "
+               "(see docs/operations.md).")
 
 
 def main() -> None:
