@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import REPO, write_csv
+
 from csvreport.config import load_settings
 
 
@@ -115,7 +116,8 @@ def test_init_writes_the_crontab_of_that_home_with_absolute_paths(tmp_path, cli,
     env = {k: v for k, v in os.environ.items() if k != "CSVREPORT_HOME"}
     env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(REPO))  # cron's PATH: no virtual environment on it
     for _, command in jobs[:3]:
-        done = subprocess.run(["sh", "-c", command], cwd="/", env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(["sh", "-c", command], cwd="/", env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
         assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), command
     with sqlite3.connect(new / "data" / "csvreport.sqlite3") as conn:
         assert conn.execute("SELECT command, status FROM run_history ORDER BY id").fetchall() == [
