@@ -32,8 +32,8 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
      "ingest.max_bad_row: unknown key; did you mean 'max_bad_rows'? (allowed: max_bad_rows, settle_seconds)"),
     (('name = "sensors"', 'name = "Sensors-1"'), "sources.Sensors-1.name: 'Sensors-1' must match [a-z][a-z0-9_]{0,30}"),
     (('source = "sensors"', 'source = "sensor"'),
-     "reports.sensor_summary.source: 'sensor' is not a configured source; did you mean 'sensors'? "
-     "(known: sensors)"),
+     ("reports.sensor_summary.source: 'sensor' is not a configured source; did you mean 'sensors'? "
+      "(known: sensors)")),
     (('group_by = ["site", "metric"]', 'group_by = ["site", "place"]'),
      "reports.sensor_summary.group_by: 'place' is not a column of source 'sensors'"),
     (('value_sum = "sum:value"', 'value_sum = "sum:amount"'),

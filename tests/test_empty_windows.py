@@ -6,7 +6,6 @@ import sqlite3
 
 import openpyxl
 import pytest
-
 from conftest import write_csv
 
 

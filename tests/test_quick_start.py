@@ -15,15 +15,14 @@ import subprocess
 import sys
 
 import openpyxl
-
 from conftest import REPO
 
 
 def quick_start() -> list[str]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = re.search(r"^## Quick start\n(.*?)^## ", text, re.S | re.M)
+    section = re.search(r"^## Quick start\n(.*?)^## ", text, re.DOTALL | re.MULTILINE)
     assert section, "README.md has no Quick start section"
-    (block,) = re.findall(r"```sh\n(.*?)```", section.group(1), re.S)
+    (block,) = re.findall(r"```sh\n(.*?)```", section.group(1), re.DOTALL)
     return block.strip().splitlines()
 
 
