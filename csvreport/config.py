@@ -6,11 +6,13 @@ one line each, naming the file and the key, before any command touches anything.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -193,12 +195,25 @@ class Settings:
     max_sync_age_hours: float = 6.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+    def stored_path(self, path: Path) -> str:
+        """A file's path as the database keeps it: relative to the home when inside it, so that a
+        home moved or copied elsewhere still finds its files; absolute when outside it."""
+        try:
+            return str(Path(path).relative_to(self.home))
+        except ValueError:
+            return str(path)
+
+    def from_stored(self, stored: str) -> Path:
+        """The file a stored path names (an absolute one is itself)."""
+        return self.home / stored
+
     def source(self, name: str) -> Source:
         for s in self.sources:
             if s.name == name:
                 return s
         known = ", ".join(s.name for s in self.sources) or "none"
-        raise ConfigError(f"no source named {name!r} in {self.config_path} (known: {known})")
+        raise ConfigError(f"no source named {name!r} in {self.config_path}"
+                          f"{did_you_mean(name, [s.name for s in self.sources])} (known: {known})")
 
     def remote(self, name: str) -> Remote:
         for r in self.remotes:
@@ -207,6 +222,17 @@ class Settings:
         known = ", ".join(r.name for r in self.remotes) or "none"
         raise ConfigError(f"--remote {name}: no [[sharepoint]] table named {name!r} in {self.config_path} "
                           f"(known: {known})")
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`; did you mean 'ts'?` when one of `choices` is close to `word` (a typo), else ""."""
+    if not isinstance(word, str):
+        return ""
+    options = list(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:  # case or spacing only: 'TS' for 'ts'
+        close = [c for c in options if c.strip().casefold() == word.strip().casefold()][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def resolve_home(home: Optional[str | Path]) -> Path:
@@ -252,6 +278,8 @@ def load_settings(home: Optional[str | Path] = None, config: Optional[str | Path
     config_path = Path(config).expanduser() if config else home_path / DEFAULT_CONFIG
     if not config_path.is_absolute():
         config_path = (Path.cwd() / config_path) if config else (home_path / config_path)
+    if not config_path.is_file() and config:
+        raise ConfigError(f"{config_path}: configuration not found; check the path given to --config")
     if not config_path.is_file():
         raise ConfigError(
             f"{config_path}: configuration not found; create it (csvreport init {home_path}) "
@@ -298,7 +326,8 @@ class _Parser:
     def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for unknown in sorted(set(table) - allowed):
             key = f"{where}.{unknown}" if where else unknown
-            self.problem(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+            self.problem(key, f"unknown key{did_you_mean(unknown, sorted(allowed))} "
+                              f"(allowed: {', '.join(sorted(allowed))})")
 
     def table(self, data: Mapping[str, Any], key: str, allowed: set[str], where: str) -> Mapping[str, Any]:
         value = data.get(key, {})
@@ -308,8 +337,9 @@ class _Parser:
         self.unknown_keys(value, allowed, where)
         return value
 
-    def entries(self, raw: Any, kind: str, allowed: set[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-        """The tables of an array of tables such as [[sources]], their unknown keys reported."""
+    def entries(self, raw: Any, kind: str, allowed: set[str]) -> Iterator[tuple[int, str, Mapping[str, Any]]]:
+        """The tables of an array of tables such as [[sources]], each with the name problems call it by
+        (`sources.sensors`; `sources[2]`, the third, when it has no name), their unknown keys reported."""
         if not isinstance(raw, list):
             self.problem(kind, f"must be an array of tables ([[{kind}]])")
             return
@@ -317,8 +347,10 @@ class _Parser:
             if not isinstance(item, dict):
                 self.problem(f"{kind}[{i}]", "must be a table")
                 continue
-            self.unknown_keys(item, allowed, f"{kind}[{i}]")
-            yield i, item
+            name = item.get("name")
+            where = f"{kind}.{name}" if isinstance(name, str) and name.strip() else f"{kind}[{i}]"
+            self.unknown_keys(item, allowed, where)
+            yield i, where, item
 
     def typed(self, data: Mapping[str, Any], key: str, kind: type | tuple, default: Any, where: str) -> Any:
         if key not in data:
@@ -455,8 +487,7 @@ class _Parser:
                    "follow_symlinks"}
         result: list[Source] = []
         seen: set[str] = set()
-        for i, item in self.entries(raw, "sources", allowed):
-            where = f"sources[{i}]"
+        for i, where, item in self.entries(raw, "sources", allowed):
             name = item.get("name")
             if not isinstance(name, str) or not NAME_RE.match(name):
                 self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
@@ -471,7 +502,6 @@ class _Parser:
             elif name in _bookkeeping_tables():
                 self.problem(f"{where}.name", f"{name!r} is a table csvreport keeps for itself; choose another name")
             seen.add(name)
-            where = f"sources.{name}"
             enabled = self.typed(item, "enabled", bool, True, f"{where}.enabled")
             patterns = self.strings(item, "pattern", f"{where}.pattern")
             if not patterns:
@@ -494,14 +524,18 @@ class _Parser:
             types: dict[str, str] = {}
             for column, kind in types_raw.items():
                 if column not in columns:
-                    self.problem(f"{where}.types.{column}", "is not one of the source's columns")
+                    self.problem(f"{where}.types.{column}",
+                                 f"is not one of the source's columns{did_you_mean(column, columns)}")
                 elif kind not in TYPES:
                     self.problem(f"{where}.types.{column}", f"{kind!r} is not one of {', '.join(TYPES)}")
                 else:
                     types[column] = kind
             timestamp = self.strings(item, "timestamp", f"{where}.timestamp")
             for column in timestamp:
-                self.column_name(column, f"{where}.timestamp")
+                if self.column_name(column, f"{where}.timestamp") and columns and column.casefold() not in folded:
+                    self.problem(f"{where}.timestamp", f"{column!r} is not one of the source's columns"
+                                 f"{did_you_mean(column, columns)} (an event-time column must be listed in columns "
+                                 "too)")
             ts_format = self.typed(item, "timestamp_format", str, None, f"{where}.timestamp_format")
             if ts_format is not None and "%" not in ts_format:
                 self.problem(f"{where}.timestamp_format", f"{ts_format!r} has no strptime directive such as %Y")
@@ -510,7 +544,8 @@ class _Parser:
             key = self.strings(item, "key", f"{where}.key")
             for column in key:
                 if column not in columns:
-                    self.problem(f"{where}.key", f"{column!r} is not one of the source's columns")
+                    self.problem(f"{where}.key", f"{column!r} is not one of the source's columns"
+                                 f"{did_you_mean(column, columns)}")
             delimiter = self.typed(item, "delimiter", str, None, f"{where}.delimiter")
             if delimiter is not None and len(delimiter) != 1:
                 self.problem(f"{where}.delimiter", f"{delimiter!r} must be one character, such as \",\" or \"\\t\"")
@@ -539,8 +574,7 @@ class _Parser:
         allowed = {"name", "source", "group_by", "measures", "title", "chart", "total", "decimals", "limits"}
         result: list[Report] = []
         seen: set[str] = set()
-        for i, item in self.entries(raw, "reports", allowed):
-            where = f"reports[{i}]"
+        for i, where, item in self.entries(raw, "reports", allowed):
             name = item.get("name")
             if (not isinstance(name, str) or not name.strip() or len(name) > 24
                     or SHEET_FORBIDDEN & set(name) or name.startswith("'")
@@ -551,17 +585,17 @@ class _Parser:
             elif name.casefold() in seen:
                 self.problem(f"{where}.name", f"{name!r} is used by two reports")
             seen.add(name.casefold())
-            where = f"reports.{name}"
             source_name = item.get("source")
             source = sources.get(source_name) if isinstance(source_name, str) else None
             if source is None:
-                self.problem(f"{where}.source", f"{source_name!r} is not a configured source "
-                             f"(known: {', '.join(sources) or 'none'})")
+                self.problem(f"{where}.source", f"{source_name!r} is not a configured source"
+                             f"{did_you_mean(source_name, sources)} (known: {', '.join(sources) or 'none'})")
             group_by = self.strings(item, "group_by", f"{where}.group_by", allow_single=False)
             if source:
                 for column in group_by:
                     if column not in source.columns:
-                        self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}")
+                        self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}"
+                                     f"{did_you_mean(column, source.columns)}")
             measures = self.measures(item, where, source, group_by)
             result.append(Report(name=name, source=source_name if source else "", group_by=group_by,
                                  measures=tuple(measures), **self.report_reading(item, where, measures)))
@@ -588,7 +622,8 @@ class _Parser:
                 continue
             if column and source:
                 if column not in source.columns:
-                    self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
+                    self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}"
+                                 f"{did_you_mean(column, source.columns)}")
                     continue
                 if func in ("sum", "avg") and source.type_of(column) == "text":
                     self.problem(mwhere, f"{func} needs a number column; declare it in "

@@ -72,8 +72,13 @@ def pending(conn: sqlite3.Connection) -> list[Migration]:
     return [m for m in migrations() if m.version not in applied]
 
 
-def migrate(conn: sqlite3.Connection) -> list[Migration]:
-    """Apply pending migrations in order, each with the row that records it in one transaction."""
+def migrate(conn: sqlite3.Connection, home: Path | None = None) -> list[Migration]:
+    """Apply pending migrations in order, each with the row that records it in one transaction.
+
+    The SQL function csvreport_home() gives a migration the home folder (NULL when unknown),
+    for paths that are stored relative to it.
+    """
+    conn.create_function("csvreport_home", 0, lambda: str(home) if home is not None else None, deterministic=True)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -131,7 +136,7 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
             conn.execute("PRAGMA synchronous=NORMAL")
             if apply_migrations:
-                migrate(conn)
+                migrate(conn, settings.home)
         conn.execute(f"PRAGMA busy_timeout={500 if readonly else int(busy_ms)}")
     except (sqlite3.DatabaseError, OSError) as exc:
         if conn is not None:

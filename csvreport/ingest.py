@@ -292,11 +292,14 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     return Outcome("quarantined", ingestion_id=ingestion_id, rows_read=exc.rows_read, reason=exc.reason)
 
 
-def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int) -> int:
-    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id)."""
+def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int, count_only: bool = False) -> int:
+    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id);
+    with `count_only`, count the rows that would go and delete nothing."""
     first, last = conn.execute("SELECT first_row_id, last_row_id FROM ingestion_log WHERE id = ?",
                                (ingestion_id,)).fetchone()
     if first is None:
         return 0
-    return conn.execute(f"DELETE FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?",
-                        (first, last, ingestion_id)).rowcount
+    where = f"FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?"
+    if count_only:
+        return int(conn.execute(f"SELECT count(*) {where}", (first, last, ingestion_id)).fetchone()[0])
+    return conn.execute(f"DELETE {where}", (first, last, ingestion_id)).rowcount

@@ -25,16 +25,40 @@ def lock_path(database: Path) -> Path:
 
 def holder(database: Path, patience: float = 0.0) -> str:
     """Who holds the lock, as the holder wrote it. The holder writes its line just after taking
-    the lock, so a reader that finds it empty may wait `patience` seconds for it."""
+    the lock, so a reader that finds it empty may wait `patience` seconds for it. A holder that
+    writes nothing (a `flock` command, as in the runbook) is named from the kernel's lock table."""
+    path = lock_path(database)
     deadline = time.monotonic() + patience
     while True:
         try:
-            text = lock_path(database).read_text(encoding="utf-8").strip()
+            text = path.read_text(encoding="utf-8").strip()
         except OSError:
             text = ""
         if text or time.monotonic() >= deadline:
-            return text or "unknown process (it took the lock a moment ago or is just releasing it)"
+            return text or _kernel_holder(path) or (
+                f"a process that did not write its name into {path.name} (a `flock` on it, or a run that is just "
+                f"starting or finishing); `fuser -v {path}` names it")
         time.sleep(0.02)
+
+
+def _kernel_holder(path: Path) -> str:
+    """`pid N (its command line)` of the process /proc/locks says holds a flock on `path`; "" when unknown."""
+    try:
+        st = path.stat()
+        table = Path("/proc/locks").read_text(encoding="ascii")
+    except OSError:
+        return ""
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device and fields[4] != "0":
+            try:
+                argv = Path(f"/proc/{fields[4]}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                return f"pid {fields[4]}"
+            command = " ".join(a.decode(errors="replace") for a in argv if a)
+            return f"pid {fields[4]} ({command})" if command else f"pid {fields[4]}"
+    return ""
 
 
 @contextmanager
@@ -57,10 +81,11 @@ def exclusive(database: Path, command: str, wait: float = 0.0) -> Iterator[None]
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockHeld(
-                        f"another run holds the lock on {database.name}: {holder(database, patience=0.5)}; "
-                        f"it is still working, try again later or pass --wait SECONDS"
-                    ) from None
+                    advice = (f"it was still working after {wait:g} seconds of waiting; try again later or "
+                              "give a longer --wait" if wait > 0 else
+                              "it is still working; try again later, or pass --wait SECONDS to wait for it")
+                    raise LockHeld(f"another run holds the lock on {database.name}: "
+                                   f"{holder(database, patience=0.5)}; {advice}") from None
                 time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
         _write_holder(fd, f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         try:

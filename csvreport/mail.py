@@ -98,26 +98,27 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
     if not recipients(email, kind):
         return None
     path = Path(path)
+    stored = settings.stored_path(path)
     now = db.utcnow()
     label = window_label(start_utc, end_utc, settings.timezone)
     with db.transaction(conn):
         sent = [row[0] for row in conn.execute(
-            "SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' ORDER BY id", (str(path),))]
+            "SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' ORDER BY id", (stored,))]
         if sha256 is not None and sent and sent[-1] == sha256:
             return None  # the recipients have exactly this file
         if not again and conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status IN ('sent', 'unsent') "
-                                      "LIMIT 1", (str(path),)).fetchone():
+                                      "LIMIT 1", (stored,)).fetchone():
             return None
         correction = bool(sent) and (sha256 is not None or rewritten)
         conn.execute("UPDATE email_delivery SET status = 'superseded' WHERE path = ? AND status = 'unsent'",
-                     (str(path),))
+                     (stored,))
         subject = subject_for(email, kind, label, settings.timezone, path.name, correction,
                               title_of(settings.reports))
         body = _body(settings, conn, kind, path, start_utc, end_utc, label, correction)
         row_id = conn.execute(
             "INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
             "correction, status, queued_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'unsent', ?, ?)",
-            (kind, str(path), start_utc, end_utc, label, subject, body, int(correction), now, run_id),
+            (kind, stored, start_utc, end_utc, label, subject, body, int(correction), now, run_id),
         ).lastrowid
     return row_id
 
@@ -127,7 +128,7 @@ def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_
     """Mail every queued workbook over one SMTP session; failures are warnings, retried next run."""
     if not enabled(settings):
         return SendOutcome()
-    undeliverable = _expire(conn, run)
+    undeliverable = _expire(settings, conn, run)
     states = ("unsent", "undeliverable") if include_undeliverable else ("unsent",)
     rows = conn.execute(
         f"SELECT id, kind, path, subject, body FROM email_delivery WHERE status IN ({','.join('?' * len(states))}) "
@@ -149,8 +150,9 @@ def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_
                     host=email.host, port=email.port)
     else:
         try:
-            for index, (row_id, kind, path, subject, body) in enumerate(rows):
+            for index, (row_id, kind, stored_path, subject, body) in enumerate(rows):
                 to = recipients(email, kind)
+                path = str(settings.from_stored(stored_path))
                 try:
                     digest = _send_one(session, email, to, subject, body, Path(path))
                 except Exception as exc:  # noqa: BLE001 - same: a warning, retried next run
@@ -207,7 +209,7 @@ def send_test(settings: Settings) -> tuple[str, ...]:
     return to
 
 
-def unsent(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def unsent(conn: sqlite3.Connection, settings: Settings) -> list[dict[str, Any]]:
     """Workbooks not (yet) delivered, oldest first; reads only, so `status` may call it."""
     if not db.has_table(conn, "email_delivery"):
         return []  # the database predates migration 0004
@@ -217,10 +219,10 @@ def unsent(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         "ORDER BY id").fetchall()
     keys = ("id", "kind", "path", "window", "status", "attempts", "queued_at", "first_failure_at",
             "last_attempt_at", "last_error")
-    return [dict(zip(keys, row)) for row in rows]
+    return [{**dict(zip(keys, row)), "path": str(settings.from_stored(row[2]))} for row in rows]
 
 
-def _expire(conn: sqlite3.Connection, run: Run) -> int:
+def _expire(settings: Settings, conn: sqlite3.Connection, run: Run) -> int:
     cutoff = (datetime.now(timezone.utc) - timedelta(hours=RETRY_HOURS)).isoformat(timespec="milliseconds")
     cutoff = cutoff.replace("+00:00", "Z")
     with db.transaction(conn):
@@ -230,7 +232,8 @@ def _expire(conn: sqlite3.Connection, run: Run) -> int:
                      (cutoff,))
     for _id, path, attempts, error in expired:
         log.warning("mail", f"undeliverable: not mailed within {RETRY_HOURS} hours ({attempts} attempts, last "
-                    f"error: {error}); fix [email] and run `csvreport send` to try again", file=path)
+                    f"error: {error}); fix [email] and run `csvreport send` to try again",
+                    file=str(settings.from_stored(path)))
     if expired:
         run.warn(f"{len(expired)} workbooks undeliverable by email")
     return len(expired)

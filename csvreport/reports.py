@@ -215,7 +215,7 @@ def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
         rec = known.get((window.start, window.end))
         if rec is None:
             due.append((key, "new", ""))
-        elif Path(rec.path) != path:
+        elif settings.from_stored(rec.path) != path:
             due.append((key, "missing", f"the reports folder is now {path.parent}"))
         elif not path.is_file():
             due.append((key, "missing", f"{path} is gone"))
@@ -374,14 +374,19 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
             "writes = writes + 1, written_at = excluded.written_at, run_id = excluded.run_id "
             "RETURNING id",
             (job.kind, job.window.start, job.window.end, job.window.local_start.isoformat(),
-             job.window.local_end.isoformat(), job.window.zone, str(saved.path), saved.sha256, saved.size, rows, files,
-             data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp, run.id),
+             job.window.local_end.isoformat(), job.window.zone, settings.stored_path(saved.path), saved.sha256,
+             saved.size, rows, files, data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp,
+             run.id),
         ).fetchone()[0]
     run.add(workbooks_written=1)
     because = {"new": "", "requested": " on request"}.get(job.reason, f" again ({job.reason}: "
                                                                      f"{job.detail})" if job.detail else " again")
     log.info(job.kind, f"wrote the {job.kind} workbook for {job.window.label()}{because}", file=str(saved.path),
              rows=rows, reason=job.reason)
+    if rows == 0 and job.reason == "requested":
+        log.warning(job.kind, f"the {job.kind} workbook for {job.window.label()} holds no rows: no loaded row falls "
+                    "in that window; check the date, or see what was loaded with `csvreport recover loads`",
+                    file=str(saved.path), rows=0)
     # Queued for email here, sent by _mailed; a repaired file (same data) is not mailed a second time.
     mail.queue(settings, conn, job.kind, saved.path, job.window.start, job.window.end, rewritten=before is not None,
                run_id=run.id, sha256=saved.sha256)

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 from csvreport import db, log, monitor
@@ -149,7 +150,7 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0,
     """
     run = Run(0, command)
     if not settings.paths.database.exists():
-        conn = _in_memory()
+        conn = _in_memory(home=settings.home)
         try:
             yield conn, run
         finally:
@@ -159,7 +160,7 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0,
             conn = db.connect(settings, apply_migrations=False)
             try:
                 if db.pending(conn):
-                    conn = _in_memory(copy_of=conn)
+                    conn = _in_memory(copy_of=conn, home=settings.home)
                 yield conn, run
             finally:
                 conn.close()
@@ -172,11 +173,11 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0,
              **{k: v for k, v in c.items() if v})
 
 
-def _in_memory(copy_of: sqlite3.Connection | None = None) -> sqlite3.Connection:
+def _in_memory(copy_of: sqlite3.Connection | None = None, home: Path | None = None) -> sqlite3.Connection:
     """A migrated scratch database: empty, or a copy of `copy_of` (which is closed)."""
     scratch = sqlite3.connect(":memory:", isolation_level=None)
     if copy_of is not None:
         copy_of.backup(scratch)
         copy_of.close()
-    db.migrate(scratch)
+    db.migrate(scratch, home)
     return scratch

@@ -65,7 +65,7 @@ def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
             facts["runs"] = _runs(conn)
             facts["workbooks"] = _newest_workbooks(conn, settings)
             facts["due_workbooks"] = _due_workbooks(conn, settings, now)
-            facts["unsent_workbooks"] = _unsent(conn, now)
+            facts["unsent_workbooks"] = _unsent(conn, settings, now)
         facts["sources"] = _sources(conn, settings)
         facts["remotes"] = remote_facts(conn, settings)
     finally:
@@ -239,8 +239,9 @@ def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str,
         row = conn.execute("SELECT path, local_start, local_end, zone, written_at, rows FROM workbooks "
                            "WHERE kind = ? ORDER BY window_start DESC, window_end DESC LIMIT 1", (kind,)).fetchone()
         if row:
-            newest[kind] = {"path": row[0], "window_start": row[1], "window_end": row[2], "zone": row[3],
-                            "written_at": row[4], "rows": row[5], "exists": still_there(row[0])}
+            path = settings.from_stored(row[0])
+            newest[kind] = {"path": str(path), "window_start": row[1], "window_end": row[2], "zone": row[3],
+                            "written_at": row[4], "rows": row[5], "exists": still_there(str(path))}
     return newest
 
 
@@ -263,11 +264,11 @@ def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> 
     return due
 
 
-def _unsent(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
+def _unsent(conn: sqlite3.Connection, settings: Settings, now: float) -> list[dict[str, Any]]:
     """Workbooks whose email did not go out (empty when email was never used)."""
     from csvreport import mail
 
-    unsent = mail.unsent(conn)
+    unsent = mail.unsent(conn, settings)
     for item in unsent:
         since = _epoch(item.get("queued_at"))
         item["overdue"] = item.get("status") == "undeliverable" or (
@@ -470,7 +471,7 @@ def print_table(facts: dict[str, Any]) -> None:
     console.print(runs)
     books = Table("kind", "newest", "window", "written", title="workbooks")
     for row in _workbook_rows(facts):
-        books.add_row(*row)
+        books.add_row(*row[:3], row[3].removeprefix("written "))  # the column's title says it already
     console.print(books)
     if facts["remotes"]:
         remotes = Table("remote", "last sync", "last success", "last run", "not yet marked", "error",

@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/make_images.py
 
-Copies example/ (configuration and exports) into a temporary home, runs `ingest`,
+Copies the repository's home (config/ and inbox/) into a temporary home, runs `ingest`,
 `hourly --hour "2026-03-29 14:00"` and `daily --date 2026-03-29 --until 18:00` there,
 prints both workbooks to PDF with LibreOffice (`soffice`) and renders the first page of
 each sheet the docs show (found by its footer with `pdftotext`) with `pdftoppm` (poppler-utils). Nothing outside docs/images/ is changed.
@@ -54,9 +54,9 @@ def main() -> None:
         sys.exit("needs LibreOffice (soffice) and pdftoppm and pdftotext (poppler-utils): apt-get install "
                  "libreoffice-calc poppler-utils")
     with tempfile.TemporaryDirectory() as scratch:
-        home = Path(scratch) / "example"
-        shutil.copytree(REPO / "example" / "config", home / "config")
-        shutil.copytree(REPO / "example" / "inbox", home / "inbox")
+        home = Path(scratch) / "home"
+        shutil.copytree(REPO / "config", home / "config")
+        shutil.copytree(REPO / "inbox", home / "inbox")
         csvreport = [sys.executable, "-m", "csvreport", "--home", str(home), "--quiet"]
         run(*csvreport, "ingest", cwd=REPO)
         run(*csvreport, "hourly", "--hour", "2026-03-29 14:00", cwd=REPO)

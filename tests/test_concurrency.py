@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO, write_csv
 from csvreport.config import load_settings
@@ -72,7 +75,34 @@ def test_lock_held_names_the_holder_and_is_recorded_as_skipped(home, cli):
     assert code == 3, (out, err)
     assert err.startswith(f"Error: another run holds the lock on csvreport.sqlite3: pid {os.getpid()} "
                           f"(csvreport hourly, since ")
-    assert err.rstrip().endswith("it is still working, try again later or pass --wait SECONDS")
+    assert err.rstrip().endswith("it is still working; try again later, or pass --wait SECONDS to wait for it")
     with sqlite3.connect(settings.paths.database) as conn:
         status, error = conn.execute("SELECT status, error FROM run_history ORDER BY id DESC LIMIT 1").fetchone()
     assert status == "skipped" and f"pid {os.getpid()}" in error
+
+
+def test_a_run_that_waited_is_not_told_to_wait(home, cli):
+    assert cli("ingest").exit_code == 0
+    with exclusive(load_settings().paths.database, "csvreport hourly"):
+        code, _, err = finish(start(home, "--wait", "0.3"))[0]
+    assert code == 3, err
+    assert err.rstrip().endswith("it was still working after 0.3 seconds of waiting; try again later or give a "
+                                 "longer --wait")
+    assert "pass --wait" not in err
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="the flock command (util-linux) is not installed")
+def test_a_flock_from_the_runbook_is_named_by_its_command_line(home, cli):
+    assert cli("ingest").exit_code == 0
+    lock = home / "data" / "csvreport.sqlite3.lock"
+    holder = subprocess.Popen(["flock", str(lock), "sh", "-c", "echo taken; sleep 30"], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "taken\n"
+        code, _, err = finish(start(home))[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 3, err
+    assert f"holds the lock on csvreport.sqlite3: pid {holder.pid} (flock {lock} sh -c echo taken; sleep 30);" in err
+    assert "unknown process" not in err

@@ -149,7 +149,7 @@ def test_fast_loop_matches_reference_with_default_nulls(tmp_path, home):
 def test_fast_loop_matches_reference_with_null_values_and_two_timestamp_columns(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = ["day", "time"]
-        columns = ["ts", "note", "value", "qty"]
+        columns = ["day", "time", "ts", "note", "value", "qty"]
         types = { value = "real", qty = "integer" }
         null_values = ["", "NA", "-200"]
         timezone = "America/New_York"
@@ -159,7 +159,7 @@ def test_fast_loop_matches_reference_with_null_values_and_two_timestamp_columns(
 def test_fast_loop_matches_reference_with_decimal_comma(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = "ts"
-        columns = ["note", "value", "qty"]
+        columns = ["ts", "note", "value", "qty"]
         types = { value = "real", qty = "integer" }
         decimal = ","
     """, HEADER)
@@ -169,7 +169,7 @@ def test_fast_loop_matches_reference_with_timestamp_format(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = ["day", "time"]
         timestamp_format = "%Y-%m-%d %H:%M:%S"
-        columns = ["note", "value"]
+        columns = ["day", "time", "note", "value"]
         types = { value = "real" }
     """, HEADER)
 
@@ -184,7 +184,7 @@ def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_pa
     # 50 keys over 700 rows: duplicates inside one multi-row statement and across statements.
     fast, stored = both_ways(tmp_path, home, """
         timestamp = "ts"
-        columns = ["k", "note", "value"]
+        columns = ["ts", "k", "note", "value"]
         types = { value = "real" }
         key = ["k"]
     """, HEADER)
@@ -194,7 +194,7 @@ def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_pa
 def test_wide_rows_use_smaller_batches(tmp_path, home):
     # A build that allows only 999 parameters per statement (older SQLite): 64 rows of 42 values
     # would not fit, so the statements carry fewer rows.
-    columns = [f"c{i}" for i in range(40)]
+    columns = ["ts"] + [f"c{i}" for i in range(1, 40)]  # 40 columns and 2 of csvreport's: 42 values a row
     write_config(home, text=SOURCE + f"""
         timestamp = "ts"
         columns = {columns!r}
@@ -206,15 +206,15 @@ def test_wide_rows_use_smaller_batches(tmp_path, home):
     rows_per_statement = load._batch_rows(conn, 42)
     assert rows_per_statement == 999 // 42 < load.BATCH_ROWS
     count = rows_per_statement * 2 + 5  # two full statements and a tail
-    lines = ["ts," + ",".join(columns)] + [
-        f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 39) + f",{i}" for i in range(count)]
+    lines = [",".join(columns)] + [
+        f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 38) + f",{i}" for i in range(count)]
     path = write_csv(tmp_path / "wide.csv", "\n".join(lines) + "\n")
     db.ensure_source_table(conn, source)
     conn.execute("BEGIN")
     result = load.load_rows(conn, source, path, 1, TimestampParser("Europe/Berlin"), 0, 0)
     conn.execute("COMMIT")
     assert (result.rows_loaded, result.first_row_id, result.last_row_id) == (count, 1, count)
-    assert conn.execute("SELECT count(*), min(c0), sum(c39) FROM data").fetchone() == \
+    assert conn.execute("SELECT count(*), min(c1), sum(c39) FROM data").fetchone() == \
         (count, "v", count * (count - 1) // 2)
 
 

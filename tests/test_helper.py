@@ -105,7 +105,7 @@ def test_a_key_repeated_across_the_split_keeps_the_last_row(tmp_path, home, shar
     path = tricky_csv(tmp_path / "tricky.csv", HEADER, rows=3000)
     _, stored = load_twice(tmp_path, home, """
         timestamp = "ts"
-        columns = ["k", "note", "value"]
+        columns = ["ts", "k", "note", "value"]
         types = { value = "real" }
         key = ["k"]
     """, path)

@@ -256,7 +256,7 @@ def test_a_german_spreadsheet_export(home, cli):
     source_config(home, """
         timestamp = ["Datum", "Uhrzeit"]
         timestamp_format = "%d.%m.%Y %H:%M"
-        columns = ["Standort", "Messgröße", "Wert", "Bemerkung"]
+        columns = ["Datum", "Uhrzeit", "Standort", "Messgröße", "Wert", "Bemerkung"]
         types = { Wert = "real" }
         encoding = "cp1252"
         decimal = ","

@@ -360,7 +360,7 @@ def test_after_24_hours_unsent_becomes_undeliverable_and_send_still_gets_it_thro
     assert outcome.undeliverable == 1
     assert "1 workbooks undeliverable by email" in warnings
     with db.connect(load_settings(home), readonly=True) as ro:
-        pending = mail.unsent(ro)
+        pending = mail.unsent(ro, load_settings(home))
     assert [(p["path"], p["status"]) for p in pending] == [
         (str(path), "undeliverable"), (str(home / "reports" / "hourly_20260328_1100.xlsx"), "unsent")]
     assert pending[0]["window"] == "2026-03-28 10:00-11:00"

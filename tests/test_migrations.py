@@ -140,3 +140,29 @@ def test_readonly_connect_does_not_migrate(home):
         assert db.pending(conn) and db.schema_version(conn) == 0
     finally:
         conn.close()
+
+
+def test_0008_stores_workbook_paths_inside_the_home_relative_to_it(home, monkeypatch, tmp_path):
+    settings = load_settings()
+    everything = shipped()
+    use_migrations(monkeypatch, [m for m in everything if m.name < "0008"])
+    conn = db.connect(settings)
+    inside, outside = home / "reports" / "hourly_20260310_1000.xlsx", tmp_path / "elsewhere" / "daily.xlsx"
+    sibling = Path(f"{home}2") / "reports" / "hourly.xlsx"  # shares the home's name as a prefix, not its folder
+    for i, path in enumerate((inside, outside, sibling)):
+        conn.execute("INSERT INTO workbooks (kind, window_start, window_end, local_start, local_end, zone, path, "
+                     "sha256, size, rows, files, data_mark, layout, reason, first_written_at, written_at) "
+                     "VALUES ('hourly', ?, ?, '', '', 'UTC', ?, '', 0, 0, 0, 0, '', 'new', '', '')",
+                     (i * 3600, i * 3600 + 3600, str(path)))
+        conn.execute("INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
+                     "status, queued_at) VALUES ('hourly', ?, 0, 3600, '', '', '', 'unsent', '')", (str(path),))
+    conn.close()
+    use_migrations(monkeypatch, everything)
+    conn = db.connect(settings)
+    try:
+        expected = ["reports/hourly_20260310_1000.xlsx", str(outside), str(sibling)]
+        assert [r[0] for r in conn.execute("SELECT path FROM workbooks ORDER BY id")] == expected
+        assert [r[0] for r in conn.execute("SELECT path FROM email_delivery ORDER BY id")] == expected
+        assert [settings.from_stored(p) for p in expected] == [inside, outside, sibling]
+    finally:
+        conn.close()

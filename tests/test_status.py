@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_CONFIG, write_config, write_csv
+from conftest import BASE_CONFIG, REPO, write_config, write_csv
 
 HEADER = "ts,site,metric,value\n"
 
@@ -283,7 +283,8 @@ def test_check_due_workbook_missing(home, cli):
         path, label_start = conn.execute(
             "SELECT path, local_start FROM workbooks WHERE kind = 'hourly' AND window_end < ? "
             "ORDER BY window_start DESC LIMIT 1", (time.time() - 2 * 3600,)).fetchone()
-    Path(path).unlink()
+    path = home / path  # stored relative to the home
+    path.unlink()
 
     result = cli("status", "--check")
 
@@ -322,7 +323,7 @@ def test_check_stale_workbook_after_late_data(home, cli):
 
     facts = status_json(cli)
     stale = [d for d in facts["due_workbooks"] if d["state"] == "stale"]
-    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [name]
+    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [str(home / name)]
     assert all(not d["overdue"] for d in stale)  # just arrived: cron's next hourly run rewrites it
     assert cli("status", "--check").exit_code == 0
 
@@ -533,3 +534,36 @@ def test_a_skipped_run_shows_how_the_last_real_one_ended(home, cli):
     assert ingest["status"] == "skipped" and ingest["last_completed"]["status"] == "ok"
     assert "  ingest  skipped (last completed: ok)  " in cli("status").output
     assert cli("status", "--check").exit_code == 0
+
+
+def test_json_and_prometheus_together_are_a_usage_error(home, cli):
+    mixed_scenario(home, cli)
+    result = cli("status", "--json", "--prometheus")
+    assert result.exit_code == 2
+    assert result.output == "Error: status: --json and --prometheus are two output formats; give one of them\n"
+
+
+def test_the_table_on_a_terminal_says_written_once(home, cli):
+    import pty
+
+    mixed_scenario(home, cli)
+    main, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", "TERM": "xterm"}
+    with subprocess.Popen([sys.executable, "-m", "csvreport", "status"], stdin=secondary, stdout=secondary,
+                          stderr=secondary, env=env) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(main)
+    table = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "workbooks" in table and "hourly_" in table, table
+    assert re.search(r"│ hourly\s+│ hourly_\d{8}_\d{4}\.xlsx\s+│ \S+ to \S+\s+│ 20\d\d-\d\d-\d\dT", table), table
+    assert "│ written " not in table  # the column is titled "written": its cells hold the time alone
