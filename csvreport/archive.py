@@ -163,9 +163,9 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         if not conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? LIMIT 1",
                             (start, end)).fetchone():
             return None
-        part_id = conn.execute(
-            "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
-            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id)).lastrowid
+        part_id = db.insert(
+            conn, "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
+            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id))
         relative = f"{source}/year={year:04d}/month={month:02d}/part-{part_id}.parquet"
         conn.execute("UPDATE archive_parts SET path = ? WHERE id = ?", (relative, part_id))
     part = _part(conn, part_id)
@@ -273,7 +273,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
 
 
 def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) -> tuple[int, int]:
-    pa, pq = _pyarrow()
+    _pa, pq = _pyarrow()
     gone = {r[0] for r in conn.execute(
         "SELECT id FROM ingestion_log WHERE source = ? AND status IN ('superseded', 'purged')", (part.source,))}
     parquet = pq.ParquetFile(path)
@@ -343,7 +343,7 @@ def recover(settings: Settings, conn: sqlite3.Connection) -> None:
                 _finish(settings, conn, part)
             except CsvReportError as exc:
                 log.warning("archive", str(exc), source=part.source, file=str(final))
-        elif part.state == "restoring":
+        elif part.state == "restoring" and final is not None:  # a part has its path from 'writing' on
             # Not committed (else the state would say restored): the rows are still only in the file.
             log.warning("archive", f"an earlier restore of {part.month} stopped before loading the rows; the file "
                         "is back in the archive", source=part.source, file=str(final))

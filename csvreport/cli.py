@@ -18,13 +18,14 @@ from csvreport.errors import ConfigError, CsvReportError
 
 
 # Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class _Group(TyperGroup):
     """Turns known errors into a message and an exit code, and unexpected ones into a logged stack."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # Typer passes its own Context, a subclass of the click Context the base class names.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CsvReportError as exc:

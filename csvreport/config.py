@@ -462,7 +462,7 @@ class _Parser:
                         self.problem(mwhere, f"{func} needs a number column; declare it in "
                                      f"sources.{source.name}.types as \"real\" or \"integer\"")
                 measures.append(Measure(label=label, func=func, column=column or None))
-            result.append(Report(name=name, source=source_name if source else "",
+            result.append(Report(name=name, source=source.name if source else "",
                                  group_by=group_by, measures=tuple(measures)))
         return result
 
@@ -488,7 +488,8 @@ class _Parser:
             if not host:
                 self.problem("email.host", "is required when email is enabled")
             if "@" not in sender:
-                self.problem("email.sender", "is required when email is enabled: an address such as reports@example.com")
+                self.problem("email.sender",
+                             "is required when email is enabled: an address such as reports@example.com")
         hourly_to = self.strings(raw, "hourly_to", "email.hourly_to")
         daily_to = self.strings(raw, "daily_to", "email.daily_to")
         for key, addresses in (("hourly_to", hourly_to), ("daily_to", daily_to)):

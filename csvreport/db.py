@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -102,7 +101,7 @@ def _statements(script: str) -> Iterator[str]:
             if buffer.strip():
                 yield buffer
             buffer = ""
-    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+    if buffer.strip() and not all(line.strip().startswith("--") or not line.strip() for line in buffer.splitlines()):
         raise CsvReportError(f"migration ends with an incomplete statement: {buffer.strip()[:80]}")
 
 
@@ -149,6 +148,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def insert(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> int:
+    """Run one INSERT and return the id of the row it added."""
+    row_id = conn.execute(sql, parameters).lastrowid
+    if row_id is None:  # sqlite3 sets it after every INSERT; None means the statement was not one
+        raise TypeError(f"not an INSERT: {sql}")
+    return row_id
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -171,11 +171,12 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             delete_ingestion_rows(conn, source.name, old)
             conn.execute("UPDATE ingestion_log SET status = 'superseded', changed_at = ? WHERE id = ?",
                          (started, old))
-        ingestion_id = conn.execute(
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, started_at, finished_at, run_id)"
             " VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
-        ).lastrowid
+        )
         result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows,
                            scratch=scratch)
         if not _still_as_found(candidate):
@@ -254,13 +255,14 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     # Recorded before the original is removed: a run killed in between leaves the original in the
     # drop folder, which the next run skips as known quarantined content, never an unrecorded file.
     with db.transaction(conn):
-        ingestion_id = conn.execute(
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, reason, "
             "first_bad_line, quarantine_path, started_at, finished_at, run_id) "
             "VALUES (?, ?, ?, ?, ?, 'quarantined', ?, ?, ?, ?, ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
              exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
-        ).lastrowid
+        )
     moved = origin is not None or \
         remove_original(placed, candidate.path, source.name, sha256, exc.reason, exc.first_bad_line)
     if not moved:

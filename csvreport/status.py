@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 from csvreport import db
 from csvreport.collect import find_files
-from csvreport.config import Settings
+from csvreport.config import Settings, Source
 from csvreport.errors import CsvReportError
 
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
@@ -51,7 +51,7 @@ def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
                      "pending_migrations": [], "unknown_migrations": []},
         "sources": [],
         "runs": [],
-        "workbooks": {kind: None for kind in WORKBOOK_KINDS},
+        "workbooks": dict.fromkeys(WORKBOOK_KINDS),
         "due_workbooks": None,
         "unsent_workbooks": None,
         "problems": [],
@@ -161,8 +161,8 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
     result = []
     for source in settings.sources:
         loaded = per_state.get((source.name, "loaded"), (0, 0, 0, None))
-        last = max((per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES
-                    if (source.name, s) in per_state and per_state[(source.name, s)][3]), default=None)
+        stamps = [per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES if (source.name, s) in per_state]
+        last = max((t for t in stamps if t), default=None)
         pending, waiting = _pending(conn, settings, source) if source.enabled else (None, None)
         result.append({
             "name": source.name,
@@ -180,7 +180,7 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
     return result
 
 
-def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source) -> tuple[int, int]:
+def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source: Source) -> tuple[int, int]:
     """Files `ingest` would look at now (same discovery, same stat-only skip), and those still settling."""
     found = find_files(settings, source)
     if conn is None or not db.has_table(conn, "seen_files"):
@@ -250,7 +250,7 @@ def _alive(pid: Optional[int]) -> bool:
 
 def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str, Any]:
     """The workbook of the latest window of each kind, as recorded when it was written."""
-    newest: dict[str, Any] = {kind: None for kind in WORKBOOK_KINDS}
+    newest: dict[str, Any] = dict.fromkeys(WORKBOOK_KINDS)
     if not db.has_table(conn, "workbooks"):
         return newest  # migration 0002 still pending: nothing recorded yet
     for kind in WORKBOOK_KINDS:
@@ -304,7 +304,8 @@ def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]
     if database["unknown_migrations"]:
         found.append(
             f"database schema version {database['schema_version']} is newer than this csvreport knows "
-            f"({database['expected_schema_version']}; unknown migrations: {', '.join(database['unknown_migrations'])}): "
+            f"({database['expected_schema_version']}; unknown migrations: "
+            f"{', '.join(database['unknown_migrations'])}): "
             "install the csvreport version that wrote it, or restore the backup taken before the upgrade")
     for run in facts["runs"]:
         last = run.get("last_completed", run) if run["status"] == "skipped" else run
@@ -477,10 +478,13 @@ def to_prometheus(facts: dict[str, Any]) -> str:
     """The Prometheus text format (for node_exporter's textfile collector)."""
     out: list[str] = []
 
-    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], float]], kind: str = "gauge") -> None:
+    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], Optional[float]]],
+               kind: str = "gauge") -> None:
         out.append(f"# HELP csvreport_{name} {help_text}")
         out.append(f"# TYPE csvreport_{name} {kind}")
         for labels, value in samples:
+            if value is None:  # a time that does not parse is left out rather than shown as 0
+                continue
             label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
             out.append(f"csvreport_{name}{{{label_text}}} {_number(value)}" if label_text
                        else f"csvreport_{name} {_number(value)}")

@@ -181,7 +181,7 @@ def test_restore_source_narrows_and_a_month_not_archived_is_refused(loaded, cli)
 
     result = cli("archive", "restore", "--month", "2026-02", "--source", "meters")
     assert result.exit_code == 0, result.output
-    assert [r for r in table_rows(home, "meters")] == [r for r in meters if r[2] >= 1769900400]
+    assert list(table_rows(home, "meters")) == [r for r in meters if r[2] >= 1769900400]
     assert len(parquet_files(home)) == 3  # sensors untouched
 
     result = cli("archive", "restore", "--month", "2026-02", "--source", "meters")

@@ -62,7 +62,8 @@ def test_python_dash_m_works(tmp_path):
 
 def test_startup_does_not_import_heavy_modules():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = "import sys, csvreport.cli; print(sorted(m for m in ('openpyxl', 'pyarrow', 'rich.progress') if m in sys.modules))"
+    code = ("import sys, csvreport.cli; "
+            "print(sorted(m for m in ('openpyxl', 'pyarrow', 'rich.progress') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
     result = cli("ingest")
     assert result.exit_code == 2, result.output
     config = home / "config" / "settings.toml"
-    assert f"Error: configuration is not valid:\n" in result.output
+    assert "Error: configuration is not valid:\n" in result.output
     for line in lines:
         assert f"{config}: {line}" in result.output, result.output
     assert not (home / "data").exists()
@@ -76,7 +75,7 @@ def test_all_problems_are_reported_at_once(home, cli):
         "ingest.settle_seconds: must be 0 or more",
         "ingest.speed: unknown key",
         "reports.sensor_summary.source: 'sensors' is not a configured source")
-    assert len([l for l in output.splitlines() if l.startswith(str(home))]) == 5
+    assert len([line for line in output.splitlines() if line.startswith(str(home))]) == 5
 
 
 def test_not_toml_and_missing_file(home, cli):

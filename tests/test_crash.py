@@ -87,7 +87,7 @@ def test_sigkill_at_several_points_loses_and_duplicates_nothing(home):
         assert loaded in (0, ROWS_PER_FILE, total)
         print(f"killed {delay:.2f}s after the run started: {loaded} rows committed")
     proc = start(home)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert assert_consistent(home) == total

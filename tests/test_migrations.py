@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -85,7 +84,8 @@ def test_from_the_oldest_schema_with_data_in_it(home, monkeypatch):
     use_migrations(monkeypatch, everything + [extra])
     conn = db.connect(settings)
     try:
-        assert conn.execute("SELECT command, status, note FROM run_history").fetchall() == [("ingest", "ok", "migrated")]
+        history = conn.execute("SELECT command, status, note FROM run_history").fetchall()
+        assert history == [("ingest", "ok", "migrated")]
         assert db.schema_version(conn) == 9001
     finally:
         conn.close()
@@ -93,7 +93,8 @@ def test_from_the_oldest_schema_with_data_in_it(home, monkeypatch):
 
 def test_failing_migration_rolls_back_and_stays_pending(home, monkeypatch):
     settings = load_settings()
-    broken = FakeEntry("9002_broken.sql", "-- Why: test\nCREATE TABLE half_done (x);\nINSERT INTO no_such_table VALUES (1);\n")
+    broken = FakeEntry("9002_broken.sql",
+                       "-- Why: test\nCREATE TABLE half_done (x);\nINSERT INTO no_such_table VALUES (1);\n")
     use_migrations(monkeypatch, shipped() + [broken])
     with pytest.raises(CsvReportError, match=r"migration 9002_broken.sql failed and was rolled back: no such table"):
         db.connect(settings)
@@ -108,7 +109,7 @@ def test_failing_migration_rolls_back_and_stays_pending(home, monkeypatch):
 
 def test_duplicate_numbers_are_refused(monkeypatch):
     use_migrations(monkeypatch, [FakeEntry("0001_a.sql", "-- Why: a\n"), FakeEntry("0001_b.sql", "-- Why: b\n")])
-    with pytest.raises(CsvReportError, match="two migrations share number 0001: 0001_a.sql and 0001_b.sql"):
+    with pytest.raises(CsvReportError, match=r"two migrations share number 0001: 0001_a\.sql and 0001_b\.sql"):
         db.migrations()
 
 

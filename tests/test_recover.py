@@ -262,8 +262,8 @@ def test_purge_twice_is_refused(home, cli):
     assert cli("recover", "purge", "1").exit_code == 0
     result = cli("recover", "purge", "1")
     assert result.exit_code == 2
-    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {home / 'inbox' / 'sensors' / 'a.csv'})"
-                                    " was purged already (at 20")
+    path = home / "inbox" / "sensors" / "a.csv"
+    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {path}) was purged already (at 20")
     assert result.output.endswith("); nothing purged\n")
 
 

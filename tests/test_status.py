@@ -386,7 +386,7 @@ def test_status_reports_pending_migrations_and_never_writes(home, cli):
     assert listing.output == "No quarantined files.\n"
     # Not a byte of the database changed; no lock file, no log file appeared.
     assert {p.name: _digest(p) for p in database(home).parent.iterdir() if not p.name.endswith("-shm")
-            and not p.name.endswith("-wal")} == {k: v for k, v in before.items()}
+            and not p.name.endswith("-wal")} == before
     assert _digest(database(home).with_name("csvreport.sqlite3-wal")) in ("absent", _digest(Path("/dev/null")))
     assert not (home / "logs").exists()
     with sqlite3.connect(database(home)) as conn:
