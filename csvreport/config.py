@@ -127,30 +127,16 @@ def resolve_home(home: Optional[str | Path]) -> Path:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Read KEY=VALUE lines the way python-dotenv does (comments, `export`, quotes)."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE lines of `.env`, read by python-dotenv; nothing when there is no such file.
+
+    Values are taken literally (no ${VAR} expansion): a password may contain a dollar sign.
+    A line without `=` sets nothing.
+    """
     if not path.is_file():
-        return values
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("export "):
-                line = line[len("export "):].lstrip()
-            name, sep, value = line.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                quote, value = value[0], value[1:-1]
-                if quote == '"':
-                    value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-            else:
-                value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-            values[name] = value
-    return values
+        return {}
+    from dotenv import dotenv_values  # only hosts that keep secrets in .env pay for the import
+
+    return {k: v for k, v in dotenv_values(path, interpolate=False, encoding="utf-8").items() if v is not None}
 
 
 def load_settings(home: Optional[str | Path] = None, config: Optional[str | Path] = None) -> Settings:

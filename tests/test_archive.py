@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, write_config, write_csv
 
-pa = pytest.importorskip("pyarrow", reason="the archive extra (pyarrow) is a test dependency")
+pa = pytest.importorskip("pyarrow", reason="needs the archive extra: pip install -e '.[dev]'")
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources
+import sys
+from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
+import csvreport
+from conftest import REPO
 from csvreport import db
 from csvreport.config import load_settings
 from csvreport.errors import CsvReportError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 class FakeEntry:
@@ -39,6 +48,21 @@ def shipped() -> list[FakeEntry]:
 
 def tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_migrations_ship_as_a_package_of_the_distribution():
+    import csvreport.migrations
+
+    # A regular package (a namespace package has no __file__), so wheels and zip imports carry it.
+    assert csvreport.migrations.__file__ is not None
+    folder = Path(csvreport.migrations.__file__).parent
+    assert {m.name for m in db.migrations()} == {p.name for p in folder.glob("*.sql")}
+
+
+def test_the_version_is_kept_once():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert metadata.version("csvreport") == csvreport.__version__
 
 
 def test_shipped_migrations_are_numbered_and_explain_why():

@@ -327,7 +327,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
 
 
 def test_a_lost_workbook_of_an_archived_month_waits_for_the_restore(home, cli):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="needs the archive extra: pip install -e '.[dev]'")
     write_csv(home / "inbox" / "sensors" / "jan.csv", HEADER + "2026-01-15 10:05:00,a,temp,1\n")
     assert cli("ingest").exit_code == 0
     assert cli("hourly", "--hour", "2026-01-15 10:00").exit_code == 0
