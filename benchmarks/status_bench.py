@@ -149,7 +149,7 @@ def measure(home: Path, repeat: int) -> dict[str, float]:
                 raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
 
         figures[" ".join(["csvreport status", *flags])] = median_time(run, repeat)
-    figures["_rows"] = facts["sources"][0]["rows"]
+    figures["_rows"] = facts.sources[0].rows
     return figures
 
 

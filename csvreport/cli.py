@@ -290,20 +290,21 @@ def status(
     Reads only: never takes the lock, never waits, never writes (not even the log file).
     Example: csvreport --home /srv/csvreport status --check
     """
-    from csvreport import status as health
+    from csvreport import status_render as render
+    from csvreport.status import gather
 
-    facts = health.gather(settings_for(ctx, home, config, log_file=False))
+    facts = gather(settings_for(ctx, home, config, log_file=False))
     if as_json:
-        typer.echo(health.to_json(facts))
+        typer.echo(render.to_json(facts))
     elif prometheus:
-        typer.echo(health.to_prometheus(facts), nl=False)
+        typer.echo(render.to_prometheus(facts), nl=False)
     elif check:
-        typer.echo("\n".join(facts["problems"]) if facts["problems"] else "OK: nothing needs an operator")
+        typer.echo(render.to_check(facts))
     elif sys.stdout.isatty():
-        health.print_table(facts)
+        render.print_table(facts)
     else:
-        typer.echo(health.to_text(facts), nl=False)
-    if check and facts["problems"]:
+        typer.echo(render.to_text(facts), nl=False)
+    if check and facts.problems:
         raise typer.Exit(1)
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -33,6 +33,16 @@ class Migration:
 def utcnow() -> str:
     """Bookkeeping times: UTC, ISO 8601, readable in the sqlite3 shell."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_epoch(text: Optional[str]) -> Optional[float]:
+    """Unix seconds of a bookkeeping time as utcnow() writes it; None when there is none or it does not parse."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def quote(name: str) -> str:

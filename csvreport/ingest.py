@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from csvreport import db, helper, log
-from csvreport.collect import Candidate, find_files
+from csvreport.collect import Candidate, find_files, seen_unchanged
 from csvreport.config import Settings, Source
 from csvreport.load import LoadResult, Quarantine, load_rows
 from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
@@ -108,12 +108,6 @@ def _count(run: Run, outcome: Outcome) -> None:
         run.warn("a file could not be read")
 
 
-def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
-    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
-                       (source.name, str(candidate.path))).fetchone()
-    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
-
-
 def _remember(conn: sqlite3.Connection, source: Source, candidate: Candidate, sha256: str,
               ingestion_id: Optional[int]) -> None:
     conn.execute(
@@ -130,7 +124,7 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     """Load one file. `origin` is set by a replay: the path the file first arrived under."""
     path = candidate.path
     shown = str(origin or path)
-    if origin is None and not rehash and _unchanged(conn, source, candidate):
+    if origin is None and not rehash and seen_unchanged(conn, source.name, candidate):
         return Outcome("skipped")
     try:
         sha256 = sha256_of(path)
