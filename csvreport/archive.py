@@ -22,7 +22,6 @@ are committed back. pyarrow is imported only here, and only when needed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ from zoneinfo import ZoneInfo
 from csvreport import db, log
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
+from csvreport.files import fsync_dir, replace_durably, sha256_of
 from csvreport.runs import Run
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})\Z")
@@ -174,7 +174,7 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
     temp = _temp_name(final)
     try:
         _write_temp(conn, source, columns, start, end, temp)
-        _publish(temp, final)
+        replace_durably(temp, final)
     except Exception:
         _undo(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
         raise
@@ -198,18 +198,13 @@ def _write_temp(conn: sqlite3.Connection, source: str, columns: dict[str, str], 
         os.fsync(handle.fileno())
 
 
-def _publish(temp: Path, final: Path) -> None:
-    os.replace(temp, final)
-    _fsync_dir(final.parent)
-
-
 def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
     """Compare the file on disk with the rows; only when they agree delete the rows (one transaction)."""
     final = settings.paths.archive / part.path
     columns = _columns(conn, part.source)
     try:
         on_disk = _read_back(final, columns)
-        sha256, size = _sha256(final), final.stat().st_size
+        sha256, size = sha256_of(final), final.stat().st_size
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
         _undo(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
@@ -289,7 +284,7 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
     inserted = skipped = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        columns[ts_at] = [_epoch(v) for v in columns[ts_at]]
+        columns[ts_at] = [_unix_seconds(v) for v in columns[ts_at]]
         rows = [r for r in zip(*columns) if r[ingestion_at] not in gone]
         skipped += batch.num_rows - len(rows)
         before = conn.total_changes
@@ -304,14 +299,14 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
 
 def _hide(final: Path, hidden: Path) -> None:
     os.replace(final, hidden)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def _remove_files(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     folder = paths[0].parent
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for empty in (folder, folder.parent, folder.parent.parent):  # month=MM, year=YYYY, then the source's folder
         try:
             empty.rmdir()
@@ -322,7 +317,7 @@ def _remove_files(*paths: Path) -> None:
 def _unhide(conn: sqlite3.Connection, part: Part, final: Path, hidden: Path) -> None:
     if hidden.exists():
         os.replace(hidden, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     _set_state(conn, part.id, "archived")
 
 
@@ -360,7 +355,7 @@ def _undo(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
         for path in (_temp_name(final), final):
             path.unlink(missing_ok=True)
         if final.parent.exists():
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
     _set_state(conn, part.id, "undone")
 
 
@@ -498,7 +493,7 @@ def _check_file(settings: Settings, part: Part) -> None:
     if not path.is_file():
         raise CsvReportError(f"{path} is missing: the archived rows of {part.source} {part.month} cannot be "
                              "restored; put the file back (from a backup) and run the restore again")
-    if part.sha256 and _sha256(path) != part.sha256:
+    if part.sha256 and sha256_of(path) != part.sha256:
         raise CsvReportError(f"{path} changed since it was archived (sha256 differs); put the original back "
                              "and run the restore again")
 
@@ -511,23 +506,8 @@ def _hidden_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.restoring")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _epoch(value: Any) -> Optional[int]:
+def _unix_seconds(value: Any) -> Optional[int]:
+    """A timestamp read back from Parquet as whole Unix seconds."""
     return None if value is None else int(value.timestamp())
 
 

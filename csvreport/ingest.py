@@ -10,7 +10,6 @@ wholly loaded or not at all, and the next run finishes the job.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,11 @@ from typing import Callable, Optional
 from csvreport import db, helper, log
 from csvreport.collect import Candidate, find_files, seen_unchanged
 from csvreport.config import Settings, Source
+from csvreport.files import sha256_of
 from csvreport.load import LoadResult, Quarantine, load_rows
 from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
 from csvreport.runs import Run
 from csvreport.timeconv import TimestampParser
-
-HASH_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -35,14 +32,6 @@ class Outcome:
     rows_rejected: int = 0
     rows_read: Optional[int] = None
     reason: Optional[str] = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def timestamp_parser(source: Source) -> Optional[TimestampParser]:

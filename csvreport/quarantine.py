@@ -8,7 +8,6 @@ operator replays it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import Optional
 from csvreport.config import Settings
 from csvreport.db import utcnow
 from csvreport.errors import CsvReportError
+from csvreport.files import sha256_of
 from csvreport.load import BadRow
 
 REASON_SUFFIX = ".reason.json"
@@ -39,13 +39,7 @@ def reason_path(quarantined: Path) -> Path:
 
 
 def _same_content(path: Path, sha256: str) -> bool:
-    if not path.is_file():
-        return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == sha256
+    return path.is_file() and sha256_of(path) == sha256
 
 
 def _free_name(folder: Path, name: str, sha256: str) -> Path:

@@ -325,7 +325,7 @@ class DamagedWorkbook:
 
 def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
     """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
-    from csvreport.ingest import sha256_of
+    from csvreport.files import sha256_of
 
     if not db.has_table(conn, "workbooks"):
         return []

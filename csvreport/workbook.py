@@ -15,7 +15,6 @@ start without it.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 from csvreport import log
 from csvreport.aggregate import Column, ReportTable, SourceSummary, Window, local_text
 from csvreport.errors import CsvReportError
+from csvreport.files import replace_durably, sha256_and_size
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -93,14 +93,11 @@ def save(final: Path, content: Content) -> Saved:
     tmp = temp_path(final)
     try:
         build(content).save(tmp)
-        digest = hashlib.sha256()
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
             handle.seek(0)
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            size = handle.tell()
-        os.replace(tmp, final)
+            sha256, size = sha256_and_size(handle)
+        replace_durably(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CsvReportError(f"cannot write the workbook {final}: {exc.strerror or exc}; free disk space or fix the "
@@ -108,21 +105,7 @@ def save(final: Path, content: Content) -> Saved:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(final.parent)
-    return Saved(final, digest.hexdigest(), size)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return Saved(final, sha256, size)
 
 
 def build(content: Content):

@@ -333,7 +333,7 @@ def killed(home: Path, point: str, when: str, *args: str) -> None:
 @pytest.mark.parametrize("point, when", [
     ("_write_temp", "before"),   # the part is recorded, no file yet
     ("_write_temp", "after"),    # the temporary file is complete, not renamed
-    ("_publish", "after"),       # the file is in place, its state still says writing
+    ("replace_durably", "after"),  # the file is in place, its state still says writing
     ("_read_back", "before"),    # state written, not verified
     ("_delete_rows", "after"),   # rows deleted inside the transaction, not committed
 ])
