@@ -82,3 +82,10 @@ def test_every_command_takes_home_and_config_after_its_name():
         if not {"--home", "--config"} <= options:
             missing.append(" ".join(path))
     assert missing == []
+
+
+def test_docs_cli_md_is_the_current_help_text():
+    # As sqlite-utils checks its CLI reference: the page is generated, and a stale one fails here.
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "cli_docs.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
