@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
+from contextlib import closing
+from datetime import datetime
 from importlib import metadata, resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import csvreport
-from conftest import REPO
-from csvreport import db
+from conftest import REPO, write_csv
+from csvreport import db, files
 from csvreport.config import load_settings
 from csvreport.errors import CsvReportError
 
@@ -165,3 +169,72 @@ def test_readonly_connect_does_not_migrate(home):
         assert db.pending(conn) and db.schema_version(conn) == 0
     finally:
         conn.close()
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The bookkeeping schema as SQLite stores it (source tables are not made by migrations)."""
+    return conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND tbl_name NOT LIKE 'sensors%' "
+        "ORDER BY type, name").fetchall()
+
+
+def test_a_database_of_the_oldest_schema_upgrades_with_its_data(home, cli, tmp_path):
+    """As the first release left it (migration 0001 only) with a load in it, brought to today's schema."""
+    settings = load_settings()
+    source = settings.sources[0]
+    csv = write_csv(home / "inbox" / "sensors" / "old.csv",
+                    "ts,site,metric,value\n" + "".join(f"2026-03-10 10:{m:02d}:00,a,temp,{m}.5\n" for m in range(3)))
+    info = csv.stat()
+    with pytest.MonkeyPatch.context() as patch:
+        use_migrations(patch, shipped()[:1])
+        conn = db.connect(settings)
+    try:
+        assert db.schema_version(conn) == 1 and not db.has_table(conn, "workbooks")
+        db.ensure_source_table(conn, source)
+        zone = ZoneInfo(settings.timezone)
+        with db.transaction(conn):
+            run_id = db.insert(conn, "INSERT INTO run_history (command, arguments, pid, started_at, finished_at, "
+                               "status, files_seen, files_loaded, rows_loaded) VALUES ('ingest', '{}', 1, "
+                               "'2026-03-10T09:15:00.000Z', '2026-03-10T09:15:01.000Z', 'ok', 1, 1, 3)", ())
+            stamps = [int(datetime(2026, 3, 10, 10, m, tzinfo=zone).timestamp()) for m in range(3)]
+            ingestion_id = db.insert(
+                conn, "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, "
+                "rows_loaded, first_row_id, last_row_id, min_ts, max_ts, started_at, finished_at, run_id) "
+                "VALUES ('sensors', ?, ?, ?, ?, 'loaded', 3, 3, 1, 3, ?, ?, '2026-03-10T09:15:00.500Z', "
+                "'2026-03-10T09:15:01.000Z', ?)",
+                (str(csv), files.sha256_of(csv), info.st_size, info.st_mtime_ns, stamps[0], stamps[-1], run_id))
+            conn.executemany("INSERT INTO sensors (_ingestion_id, _ts, ts, site, metric, value) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             [(ingestion_id, ts, f"2026-03-10 10:{m:02d}:00", "a", "temp", m + 0.5)
+                              for m, ts in enumerate(stamps)])
+            conn.execute("INSERT INTO seen_files VALUES ('sensors', ?, ?, ?, ?, ?)",
+                         (str(csv), info.st_size, info.st_mtime_ns, files.sha256_of(csv), ingestion_id))
+        before = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                  for table in ("ingestion_log", "seen_files", "sensors")}
+    finally:
+        conn.close()
+
+    # The next run brings it to today's schema: exactly what a blank database gets.
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    fresh = sqlite3.connect(tmp_path / "fresh.sqlite3", isolation_level=None)
+    upgraded = sqlite3.connect(settings.paths.database, isolation_level=None)
+    try:
+        db.migrate(fresh)
+        assert _schema(upgraded) == _schema(fresh) and len(_schema(fresh)) > 10
+        assert db.schema_version(upgraded) == db.migrations()[-1].version
+        # Nothing that was there is lost or changed; the unchanged file is not loaded again.
+        for table, rows in before.items():
+            assert upgraded.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == rows, table
+        assert upgraded.execute("SELECT command, status, rows_loaded, rows_deleted FROM run_history ORDER BY id"
+                                ).fetchall() == [("ingest", "ok", 3, 0), ("ingest", "ok", 0, 0)]
+    finally:
+        fresh.close()
+        upgraded.close()
+
+    # And every stage works on it.
+    assert cli("hourly", "--hour", "2026-03-10 10:00").exit_code == 0
+    status = json.loads(cli("status", "--json").output)
+    assert status["sources"][0]["rows"] == 3 and status["database"]["pending_migrations"] == []
+    with closing(sqlite3.connect(settings.paths.database)) as conn:
+        assert conn.execute("SELECT kind, rows FROM workbooks").fetchall() == [("hourly", 3)]
