@@ -20,6 +20,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from csvreport import archive, db  # noqa: E402
 from csvreport.config import load_settings  # noqa: E402
+from csvreport.errors import CsvReportError  # noqa: E402
 
 CONFIG = """
 timezone = "Europe/Berlin"
@@ -289,7 +290,7 @@ def test_archived_window_names_the_month_only_while_it_is_archived(loaded, cli):
         jan_15 = 1768471200  # 2026-01-15 10:00 UTC
         assert archive.archived_window(conn, settings, jan_15, jan_15 + 3600) == "2026-01"
         assert archive.archived_window(conn, settings, 1769900400, 1769904000) is None  # 2026-02-01 00:00 Berlin
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(CsvReportError) as refused:
             archive.refuse_archived(conn, settings, jan_15, jan_15 + 3600)
         assert str(refused.value) == (
             f"the rows of 2026-01 were moved to the Parquet archive in {home / 'archive'}; load them back first: "

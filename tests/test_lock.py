@@ -69,6 +69,6 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     with pytest.raises(LockHeld, match=f"pid {proc.pid} "), exclusive(database, "csvreport ingest"):
         pass
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     with exclusive(database, "csvreport ingest"):
         assert holder(database).startswith(f"pid {os.getpid()} ")
