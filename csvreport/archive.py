@@ -30,7 +30,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
 from csvreport import db, log
@@ -436,7 +437,7 @@ def _differs(in_db: dict[str, Any], on_disk: dict[str, Any]) -> Optional[str]:
 
 # --- small helpers ------------------------------------------------------------------------------
 
-def _pyarrow():
+def _pyarrow() -> tuple[ModuleType, ModuleType]:
     try:
         import pyarrow
         import pyarrow.parquet
@@ -446,7 +447,7 @@ def _pyarrow():
     return pyarrow, pyarrow.parquet
 
 
-def _schema(pa, columns: dict[str, str]):
+def _schema(pa: ModuleType, columns: dict[str, str]) -> Any:  # a pyarrow.Schema
     types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
     fields = [pa.field("_id", pa.int64(), nullable=False), pa.field("_ingestion_id", pa.int64(), nullable=False),
               pa.field("_ts", pa.timestamp("s", tz="UTC"), nullable=False)]
@@ -511,11 +512,11 @@ def _unix_seconds(value: Any) -> Optional[int]:
     return None if value is None else int(value.timestamp())
 
 
-def _ts_divisor(kind) -> int:
+def _ts_divisor(kind: Any) -> int:  # a pyarrow.TimestampType
     return {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
 
 
-def _pick(func, current, new):
+def _pick(func: Callable[[Any, Any], Any], current: Any, new: Any) -> Any:
     if new is None:
         return current
     return new if current is None else func(current, new)

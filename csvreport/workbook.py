@@ -20,12 +20,19 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from csvreport import log
 from csvreport.aggregate import Column, ReportTable, SourceSummary, Window, local_text
 from csvreport.errors import CsvReportError
 from csvreport.files import replace_durably, sha256_and_size
+
+if TYPE_CHECKING:  # openpyxl is imported only when a workbook is written
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import Cell
+    # Sheets are write-only at run time; the stubs of Worksheet lack the attributes it
+    # shares with Worksheet (page_setup, auto_filter, add_chart), so they are typed as that.
+    from openpyxl.worksheet.worksheet import Worksheet
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -108,7 +115,7 @@ def save(final: Path, content: Content) -> Saved:
     return Saved(final, sha256, size)
 
 
-def build(content: Content):
+def build(content: Content) -> Workbook:
     """The openpyxl Workbook (write-only) for `content`; the caller saves it."""
     from openpyxl import Workbook
 
@@ -123,7 +130,7 @@ def build(content: Content):
 
 
 class _Writer:
-    def __init__(self, book):
+    def __init__(self, book: Workbook) -> None:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
         from openpyxl.styles import Font, PatternFill
@@ -136,7 +143,7 @@ class _Writer:
 
     # -- cells ---------------------------------------------------------------------------
 
-    def text(self, ws, value: str, bold: bool = False):
+    def text(self, ws: Worksheet, value: str, bold: bool = False) -> Cell:
         value = self.illegal.sub("\ufffd", value)
         if len(value) > EXCEL_MAX_TEXT:
             value = value[:EXCEL_MAX_TEXT - 1] + "\u2026"
@@ -146,7 +153,7 @@ class _Writer:
             cell.font = self.bold
         return cell
 
-    def value(self, ws, value: Any, kind: str):
+    def value(self, ws: Worksheet, value: Any, kind: str) -> Optional[Cell]:
         if value is None:
             return None
         if isinstance(value, str):
@@ -159,7 +166,7 @@ class _Writer:
         cell.number_format = FORMATS.get(kind, "General")
         return cell
 
-    def header(self, ws, names: Sequence[str]):
+    def header(self, ws: Worksheet, names: Sequence[str]) -> list[Cell]:
         cells = []
         for name in names:
             cell = self.text(ws, name, bold=True)
@@ -169,7 +176,8 @@ class _Writer:
 
     # -- sheets --------------------------------------------------------------------------
 
-    def _sheet(self, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]], extra_width=()):
+    def _sheet(self, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]],
+               extra_width: Sequence[tuple[str, float]] = ()) -> Worksheet:
         from openpyxl.utils import get_column_letter
 
         ws = self.book.create_sheet(title)
@@ -270,12 +278,17 @@ class _Writer:
                        self.text(ws, ", ".join(report.group_by) or "(whole window)"), self.text(ws, measures)])
 
 
-def _fit_to_page_width(ws) -> None:
+def _fit_to_page_width(ws: Worksheet) -> None:
     """Printed (or converted to PDF), a sheet is one page wide, landscape."""
     ws.page_setup.orientation = "landscape"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    properties = ws.sheet_properties
+    if properties.pageSetUpPr is None:  # openpyxl makes one with every sheet; its stubs allow None
+        from openpyxl.worksheet.properties import PageSetupProperties
+
+        properties.pageSetUpPr = PageSetupProperties()
+    properties.pageSetUpPr.fitToPage = True
 
 
 def _plural(count: int, noun: str) -> str:
