@@ -136,7 +136,13 @@ def read_dotenv(path: Path) -> dict[str, str]:
         return {}
     from dotenv import dotenv_values  # only hosts that keep secrets in .env pay for the import
 
-    return {k: v for k, v in dotenv_values(path, interpolate=False, encoding="utf-8").items() if v is not None}
+    try:
+        values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    except PermissionError:
+        # Kept from a monitoring user on purpose (it holds secrets); `status` needs none of them, and a
+        # writing command run by such a user cannot write the database either and says so.
+        return {}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def load_settings(home: Optional[str | Path] = None, config: Optional[str | Path] = None) -> Settings:

@@ -224,3 +224,14 @@ def test_a_source_may_not_take_over_a_table_that_is_not_a_source_table(home, cli
             "(it lacks _ingestion_id and _ts); choose another name for the source") in result.output
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
         assert [r[1] for r in conn.execute("PRAGMA table_info(notes)")] == ["ts", "site"]
+
+
+def test_a_dotenv_this_user_may_not_read_is_skipped(home, monkeypatch):
+    import dotenv
+
+    def refused(path, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (home / ".env").write_text("CSVREPORT_SMTP_PASSWORD=secret\n")
+    monkeypatch.setattr(dotenv, "dotenv_values", refused)  # root, as in CI, reads any file whatever its mode
+    assert "CSVREPORT_SMTP_PASSWORD" not in load_settings().env
