@@ -9,6 +9,7 @@ reads only that hour's rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sqlite3
@@ -78,7 +79,7 @@ def day_start(zone: str, day: date) -> int:
 def hours_of_day(zone: str, day: date) -> list[Window]:
     """The local hour windows of one day, in order; the last ends where the next day begins."""
     starts = list(hour_starts(zone, day)) + [day_start(zone, day + timedelta(days=1))]
-    return [Window(a, b, zone) for a, b in zip(starts, starts[1:])]
+    return [Window(a, b, zone) for a, b in itertools.pairwise(starts)]
 
 
 def hours_between(zone: str, start: int, end: int) -> list[Window]:
@@ -172,7 +173,7 @@ class ReportTable:
 
 
 def measure_kind(source: Source, measure: Measure) -> str:
-    if measure.func == "count":
+    if measure.func == "count" or measure.column is None:  # only count goes without a column
         return "count"
     if measure.func == "avg":
         return "average"
@@ -181,9 +182,11 @@ def measure_kind(source: Source, measure: Measure) -> str:
 
 def _measure_sql(measure: Measure) -> list[str]:
     """SQL for one measure; avg is kept as sum and count so a totals row can weigh it."""
-    if measure.func == "count":
-        return ["count(*)"] if measure.column is None else [f"count(NULLIF({quote(measure.column)}, ''))"]
+    if measure.column is None:  # only count goes without a column
+        return ["count(*)"]
     column = quote(measure.column)
+    if measure.func == "count":
+        return [f"count(NULLIF({column}, ''))"]
     if measure.func == "avg":
         return [f"sum({column})", f"count({column})"]
     return [f"{measure.func}({column})"]

@@ -22,7 +22,6 @@ are committed back. pyarrow is imported only here, and only when needed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -31,12 +30,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
 from csvreport import db, log
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
+from csvreport.files import fsync_dir, replace_durably, sha256_of
 from csvreport.runs import Run
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})\Z")
@@ -175,9 +176,9 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         if not conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? LIMIT 1",
                             (start, end)).fetchone():
             return None
-        part_id = conn.execute(
-            "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
-            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id)).lastrowid
+        part_id = db.insert(
+            conn, "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
+            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id))
         relative = f"{source}/year={year:04d}/month={month:02d}/part-{part_id}.parquet"
         conn.execute("UPDATE archive_parts SET path = ? WHERE id = ?", (relative, part_id))
     part = _part(conn, part_id)
@@ -186,7 +187,7 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
     temp = _temp_name(final)
     try:
         _write_temp(conn, source, columns, start, end, temp)
-        _publish(temp, final)
+        replace_durably(temp, final)
     except Exception:
         _undo_on_failure(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
         raise
@@ -210,18 +211,13 @@ def _write_temp(conn: sqlite3.Connection, source: str, columns: dict[str, str], 
         os.fsync(handle.fileno())
 
 
-def _publish(temp: Path, final: Path) -> None:
-    os.replace(temp, final)
-    _fsync_dir(final.parent)
-
-
 def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
     """Compare the file on disk with the rows; only when they agree delete the rows (one transaction)."""
     final = settings.paths.archive / part.path
     columns = _columns(conn, part.source)
     try:
         on_disk = _read_back(final, columns)
-        sha256, size = _sha256(final), final.stat().st_size
+        sha256, size = sha256_of(final), final.stat().st_size
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
         _undo_on_failure(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
@@ -288,7 +284,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
 
 
 def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) -> tuple[int, int]:
-    pa, pq = _pyarrow()
+    _pa, pq = _pyarrow()
     gone = {r[0] for r in conn.execute(
         "SELECT id FROM ingestion_log WHERE source = ? AND status IN ('superseded', 'purged')", (part.source,))}
     parquet = pq.ParquetFile(path)
@@ -304,7 +300,7 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
     inserted = skipped = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        columns[ts_at] = [_epoch(v) for v in columns[ts_at]]
+        columns[ts_at] = [_unix_seconds(v) for v in columns[ts_at]]
         rows = [r for r in zip(*columns) if r[ingestion_at] not in gone]
         skipped += batch.num_rows - len(rows)
         before = conn.total_changes
@@ -319,14 +315,14 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
 
 def _hide(final: Path, hidden: Path) -> None:
     os.replace(final, hidden)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def _remove_files(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     folder = paths[0].parent
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for empty in (folder, folder.parent, folder.parent.parent):  # month=MM, year=YYYY, then the source's folder
         try:
             empty.rmdir()
@@ -337,7 +333,7 @@ def _remove_files(*paths: Path) -> None:
 def _unhide(conn: sqlite3.Connection, part: Part, final: Path, hidden: Path) -> None:
     if hidden.exists():
         os.replace(hidden, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     _set_state(conn, part.id, "archived")
 
 
@@ -358,7 +354,7 @@ def recover(settings: Settings, conn: sqlite3.Connection) -> None:
                 _finish(settings, conn, part)
             except CsvReportError as exc:
                 log.warning("archive", str(exc), source=part.source, file=str(final))
-        elif part.state == "restoring":
+        elif part.state == "restoring" and final is not None:  # a part has its path from 'writing' on
             # Not committed (else the state would say restored): the rows are still only in the file.
             log.warning("archive", f"an earlier restore of {part.month} stopped before loading the rows; the file "
                         "is back in the archive", source=part.source, file=str(final))
@@ -375,7 +371,7 @@ def _undo(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
         for path in (_temp_name(final), final):
             path.unlink(missing_ok=True)
         if final.parent.exists():
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
     _set_state(conn, part.id, "undone")
 
 
@@ -466,7 +462,7 @@ def _differs(in_db: dict[str, Any], on_disk: dict[str, Any]) -> Optional[str]:
 
 # --- small helpers ------------------------------------------------------------------------------
 
-def _pyarrow():
+def _pyarrow() -> tuple[ModuleType, ModuleType]:
     try:
         import pyarrow
         import pyarrow.parquet
@@ -476,7 +472,7 @@ def _pyarrow():
     return pyarrow, pyarrow.parquet
 
 
-def _schema(pa, columns: dict[str, str]):
+def _schema(pa: ModuleType, columns: dict[str, str]) -> Any:  # a pyarrow.Schema
     types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
     fields = [pa.field("_id", pa.int64(), nullable=False), pa.field("_ingestion_id", pa.int64(), nullable=False),
               pa.field("_ts", pa.timestamp("s", tz="UTC"), nullable=False)]
@@ -523,7 +519,7 @@ def _check_file(settings: Settings, part: Part) -> None:
     if not path.is_file():
         raise CsvReportError(f"{path} is missing: the archived rows of {part.source} {part.month} cannot be "
                              "restored; put the file back (from a backup) and run the restore again")
-    if part.sha256 and _sha256(path) != part.sha256:
+    if part.sha256 and sha256_of(path) != part.sha256:
         raise CsvReportError(f"{path} changed since it was archived (sha256 differs); put the original back "
                              "and run the restore again")
 
@@ -536,31 +532,16 @@ def _hidden_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.restoring")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _epoch(value: Any) -> Optional[int]:
+def _unix_seconds(value: Any) -> Optional[int]:
+    """A timestamp read back from Parquet as whole Unix seconds."""
     return None if value is None else int(value.timestamp())
 
 
-def _ts_divisor(kind) -> int:
+def _ts_divisor(kind: Any) -> int:  # a pyarrow.TimestampType
     return {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
 
 
-def _pick(func, current, new):
+def _pick(func: Callable[[Any, Any], Any], current: Any, new: Any) -> Any:
     if new is None:
         return current
     return new if current is None else func(current, new)

@@ -24,7 +24,7 @@ from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
 
 # Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 GLOBAL_PANEL = "Global options"
 # Shared with every command. `help` is one of them so that click adds no `-h, --help <bool>` of its own.
@@ -87,7 +87,8 @@ class _Group(TyperGroup):
         if options:  # the top-level group: its callback declares them
             _share_global_options(self, options)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # Typer passes its own Context, a subclass of the click Context the base class names.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CsvReportError as exc:
@@ -446,22 +447,23 @@ def status(
     Reads only: never takes the lock, never waits, never writes (not even the log file).
     Example: csvreport --home /srv/csvreport status --check
     """
-    from csvreport import status as health
+    from csvreport import status_render as render
+    from csvreport.status import gather
 
     if as_json and prometheus:
         raise ConfigError("status: --json and --prometheus are two output formats; give one of them")
-    facts = health.gather(settings_for(ctx, log_file=False))
+    facts = gather(settings_for(ctx, log_file=False))
     if as_json:
-        typer.echo(health.to_json(facts))
+        typer.echo(render.to_json(facts))
     elif prometheus:
-        typer.echo(health.to_prometheus(facts), nl=False)
+        typer.echo(render.to_prometheus(facts), nl=False)
     elif check:
-        typer.echo("\n".join(facts["problems"]) if facts["problems"] else "OK: nothing needs an operator")
+        typer.echo(render.to_check(facts))
     elif sys.stdout.isatty():
-        health.print_table(facts)
+        render.print_table(facts)
     else:
-        typer.echo(health.to_text(facts), nl=False)
-    if check and facts["problems"]:
+        typer.echo(render.to_text(facts), nl=False)
+    if check and facts.problems:
         raise typer.Exit(1)
 
 

@@ -1,9 +1,10 @@
-"""Discovery: which files of a source are there, settled, and worth a look."""
+"""Discovery: which files of a source are there, settled, and worth a look (changed since seen)."""
 
 from __future__ import annotations
 
 import glob
 import os
+import sqlite3
 import stat
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,13 @@ class _LinkedFolders:
             answer = self.below(Path(parent)) or os.path.islink(text)
         self.known[text] = answer
         return answer
+
+
+def seen_unchanged(conn: sqlite3.Connection, source: str, candidate: Candidate) -> bool:
+    """Whether seen_files holds this path with the same size and mtime: not worth reading again."""
+    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
+                       (source, str(candidate.path))).fetchone()
+    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
 
 
 def _own_folders(settings: Settings) -> list[Path]:

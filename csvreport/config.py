@@ -242,35 +242,22 @@ def resolve_home(home: Optional[str | Path]) -> Path:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Read KEY=VALUE lines the way python-dotenv does (comments, `export`, quotes)."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE lines of `.env`, read by python-dotenv; nothing when there is no such file.
+
+    Values are taken literally (no ${VAR} expansion): a password may contain a dollar sign.
+    A line without `=` sets nothing.
+    """
     if not path.is_file():
-        return values
+        return {}
+    from dotenv import dotenv_values  # only hosts that keep secrets in .env pay for the import
+
     try:
-        text = path.read_text(encoding="utf-8")
+        values = dotenv_values(path, interpolate=False, encoding="utf-8")
     except PermissionError:
         # Kept from a monitoring user on purpose (it holds secrets); `status` needs none of them, and a
         # writing command run by such a user cannot write the database either and says so.
-        return values
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        name, sep, value = line.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = value.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-        values[name] = value
-    return values
+        return {}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def load_settings(home: Optional[str | Path] = None, config: Optional[str | Path] = None) -> Settings:
@@ -597,7 +584,7 @@ class _Parser:
                         self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}"
                                      f"{did_you_mean(column, source.columns)}")
             measures = self.measures(item, where, source, group_by)
-            result.append(Report(name=name, source=source_name if source else "", group_by=group_by,
+            result.append(Report(name=name, source=source.name if source else "", group_by=group_by,
                                  measures=tuple(measures), **self.report_reading(item, where, measures)))
         return result
 
@@ -703,7 +690,8 @@ class _Parser:
             if not host:
                 self.problem("email.host", "is required when email is enabled")
             if "@" not in sender:
-                self.problem("email.sender", "is required when email is enabled: an address such as reports@example.com")
+                self.problem("email.sender",
+                             "is required when email is enabled: an address such as reports@example.com")
         hourly_to = self.strings(raw, "hourly_to", "email.hourly_to")
         daily_to = self.strings(raw, "daily_to", "email.daily_to")
         for key, addresses in (("hourly_to", hourly_to), ("daily_to", daily_to)):
@@ -740,15 +728,13 @@ class _Parser:
                    "client_id", "certificate", "authority_host", "graph_endpoint", "timeout", "max_retry_seconds"}
         result: list[Remote] = []
         seen: set[str] = set()
-        for i, item in self.entries(raw, "sharepoint", allowed | {"secret", "client_secret"}):
+        for i, where, item in self.entries(raw, "sharepoint", allowed | {"secret", "client_secret"}):
             for secret_key in ("secret", "client_secret"):
                 if secret_key in item:
-                    self.problems = [p for p in self.problems if f"sharepoint[{i}].{secret_key}: unknown key" not in p]
-                    self.problem(f"sharepoint[{i}].{secret_key}", "secrets never go in settings.toml; set "
+                    self.problem(f"{where}.{secret_key}", "secrets never go in settings.toml; set "
                                  f"{SHAREPOINT_SECRET_ENV} in the environment or in .env in the home folder, "
                                  "or use certificate = \"config/….pem\"")
             name = item.get("name")
-            where = f"sharepoint[{i}]"
             if not isinstance(name, str) or not NAME_RE.match(name):
                 self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
                 name = f"remote{i}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -36,6 +36,16 @@ class Migration:
 def utcnow() -> str:
     """Bookkeeping times: UTC, ISO 8601, readable in the sqlite3 shell."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_epoch(text: Optional[str]) -> Optional[float]:
+    """Unix seconds of a bookkeeping time as utcnow() writes it; None when there is none or it does not parse."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def quote(name: str) -> str:
@@ -109,7 +119,7 @@ def _statements(script: str) -> Iterator[str]:
             if buffer.strip():
                 yield buffer
             buffer = ""
-    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+    if buffer.strip() and not all(line.strip().startswith("--") or not line.strip() for line in buffer.splitlines()):
         raise CsvReportError(f"migration ends with an incomplete statement: {buffer.strip()[:80]}")
 
 
@@ -279,6 +289,13 @@ def _os_fault(exc: OSError, near: Optional[Path]) -> Optional[CsvReportError]:
         return CsvReportError(f"cannot write {where}: the file system is read-only; remount it read-write or point "
                               "[paths] elsewhere")
     return None
+
+def insert(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> int:
+    """Run one INSERT and return the id of the row it added."""
+    row_id = conn.execute(sql, parameters).lastrowid
+    if row_id is None:  # sqlite3 sets it after every INSERT; None means the statement was not one
+        raise TypeError(f"not an INSERT: {sql}")
+    return row_id
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

@@ -10,7 +10,6 @@ wholly loaded or not at all, and the next run finishes the job.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -18,15 +17,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from csvreport import db, helper, log
-from csvreport.collect import Candidate, find_files
+from csvreport.collect import Candidate, find_files, seen_unchanged
 from csvreport.config import Settings, Source
+from csvreport.files import sha256_of
 from csvreport.load import LoadResult, Quarantine, load_rows
 from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
 from csvreport.runs import Run
 from csvreport.timeconv import TimestampParser
-
-HASH_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -36,14 +33,6 @@ class Outcome:
     rows_rejected: int = 0
     rows_read: Optional[int] = None
     reason: Optional[str] = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def timestamp_parser(source: Source) -> Optional[TimestampParser]:
@@ -118,12 +107,6 @@ def _count(run: Run, outcome: Outcome) -> None:
         run.warn("a file could not be read")
 
 
-def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
-    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
-                       (source.name, str(candidate.path))).fetchone()
-    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
-
-
 def _remember(conn: sqlite3.Connection, source: Source, candidate: Candidate, sha256: str,
               ingestion_id: Optional[int]) -> None:
     conn.execute(
@@ -140,7 +123,7 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     """Load one file. `origin` is set by a replay: the path the file first arrived under."""
     path = candidate.path
     shown = str(origin or path)
-    if origin is None and not rehash and _unchanged(conn, source, candidate):
+    if origin is None and not rehash and seen_unchanged(conn, source.name, candidate):
         return Outcome("skipped")
     try:
         sha256 = sha256_of(path)
@@ -181,11 +164,12 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             delete_ingestion_rows(conn, source.name, old)
             conn.execute("UPDATE ingestion_log SET status = 'superseded', changed_at = ? WHERE id = ?",
                          (started, old))
-        ingestion_id = conn.execute(
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, started_at, finished_at, run_id)"
             " VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
-        ).lastrowid
+        )
         result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows,
                            scratch=scratch)
         if not _still_as_found(candidate):
@@ -271,13 +255,14 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     # Recorded before the original is removed: a run killed in between leaves the original in the
     # drop folder, which the next run skips as known quarantined content, never an unrecorded file.
     with db.transaction(conn):
-        ingestion_id = conn.execute(
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, reason, "
             "first_bad_line, quarantine_path, started_at, finished_at, run_id) "
             "VALUES (?, ?, ?, ?, ?, 'quarantined', ?, ?, ?, ?, ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
              exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
-        ).lastrowid
+        )
     moved = origin is not None or (ours and remove_original(placed, candidate.path, source.name, sha256, exc.reason,
                                                             exc.first_bad_line))
     if not moved:

@@ -14,8 +14,9 @@ FOLDERS = ("config", "data", "reports", "quarantine", "logs", "inbox/sensors")
 
 SETTINGS_TEMPLATE = '''\
 # csvreport configuration (see docs/operations.md of csvreport). Relative paths resolve
-# against this home folder, never against the directory cron starts in. Check it with `csvreport status` after every change: a mistake
-# stops every command with exit code 2 and names the key.
+# against this home folder, never against the directory cron starts in. Check it with
+# `csvreport status` after every change: a mistake stops every command with exit code 2
+# and names the key.
 
 # Wall-clock zone of naive CSV timestamps and of report windows (IANA name).
 timezone = "Europe/Berlin"

@@ -195,8 +195,8 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             f"source {source.name!r}, e.g. \"cp1252\" or \"latin-1\"",
             first_bad_line=line, rows_read=_count_rows(path, encoding, delimiter)) from None
     except csv.Error as exc:
-        line = reader.line_num if reader is not None else None
-        raise Quarantine(f"not readable as CSV (line {line}): {exc}", first_bad_line=line,
+        at = reader.line_num if reader is not None else None
+        raise Quarantine(f"not readable as CSV (line {at}): {exc}", first_bad_line=at,
                          rows_read=_count_rows(path, encoding, delimiter)) from None
     except Quarantine as exc:
         if exc.rows_read is None:

@@ -48,7 +48,13 @@ class SendOutcome:
 
 
 def enabled(settings: Settings) -> bool:
-    return settings.email is not None and settings.email.enabled
+    return _enabled_email(settings) is not None
+
+
+def _enabled_email(settings: Settings) -> Optional[Email]:
+    """The [email] settings when mail delivery is on, else None."""
+    email = settings.email
+    return email if email is not None and email.enabled else None
 
 
 def recipients(email: Email, kind: str) -> tuple[str, ...]:
@@ -92,10 +98,8 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
     mailed. Without a checksum, `rewritten` and `again=False` (nothing sent or queued twice)
     decide as before.
     """
-    if not enabled(settings) or kind not in KINDS:
-        return None
-    email = settings.email
-    if not recipients(email, kind):
+    email = _enabled_email(settings)
+    if email is None or kind not in KINDS or not recipients(email, kind):
         return None
     path = Path(path)
     stored = settings.stored_path(path)
@@ -115,18 +119,20 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
         subject = subject_for(email, kind, label, settings.timezone, path.name, correction,
                               title_of(settings.reports))
         body = _body(settings, conn, kind, path, start_utc, end_utc, label, correction)
-        row_id = conn.execute(
+        row_id = db.insert(
+            conn,
             "INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
             "correction, status, queued_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'unsent', ?, ?)",
             (kind, stored, start_utc, end_utc, label, subject, body, int(correction), now, run_id),
-        ).lastrowid
+        )
     return row_id
 
 
 def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_undeliverable: bool = False
                 ) -> SendOutcome:
     """Mail every queued workbook over one SMTP session; failures are warnings, retried next run."""
-    if not enabled(settings):
+    email = _enabled_email(settings)
+    if email is None:
         return SendOutcome()
     undeliverable = _expire(settings, conn, run)
     states = ("unsent", "undeliverable") if include_undeliverable else ("unsent",)
@@ -135,11 +141,10 @@ def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_
         "ORDER BY id", states).fetchall()
     if not rows:
         return SendOutcome(undeliverable=undeliverable)
-    email = settings.email
     sent = failed = 0
     password = None
     try:
-        password = _password(settings)
+        password = _password(settings, email)
         session = _open(email, password)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is a warning, retried next run
         reason = _describe(exc, email, password)
@@ -187,7 +192,7 @@ def send_test(settings: Settings) -> tuple[str, ...]:
     if not to:
         raise ConfigError(f"{settings.config_path}: email.hourly_to, email.daily_to: no recipients; "
                           "list at least one address")
-    password = _password(settings)
+    password = _password(settings, email)
     body = (f"This is a test message from csvreport in {settings.home}.\n\n"
             f"Server: {email.host}:{email.port} ({email.security})\n"
             f"Hourly workbooks go to: {', '.join(email.hourly_to) or 'nobody'}\n"
@@ -239,8 +244,7 @@ def _expire(settings: Settings, conn: sqlite3.Connection, run: Run) -> int:
     return len(expired)
 
 
-def _password(settings: Settings) -> Optional[str]:
-    email = settings.email
+def _password(settings: Settings, email: Email) -> Optional[str]:
     password = settings.env.get(SMTP_PASSWORD_ENV) or email.password
     if email.username and not password:
         raise ConfigError(f"{settings.config_path}: email.username is set but {SMTP_PASSWORD_ENV} is not; "
@@ -250,6 +254,7 @@ def _password(settings: Settings) -> Optional[str]:
 
 def _open(email: Email, password: Optional[str]) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=str(email.ca_file) if email.ca_file else None)
+    session: smtplib.SMTP
     if email.security == "tls":
         session = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout, context=context)
     else:

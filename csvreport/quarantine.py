@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Optional
 from csvreport.config import Settings
 from csvreport.db import utcnow
 from csvreport.errors import CsvReportError
+from csvreport.files import sha256_of
 from csvreport.load import BadRow
 
 REASON_SUFFIX = ".reason.json"
@@ -53,13 +53,7 @@ def reason_path(quarantined: Path) -> Path:
 
 
 def _same_content(path: Path, sha256: str) -> bool:
-    if not path.is_file():
-        return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == sha256
+    return path.is_file() and sha256_of(path) == sha256
 
 
 def _free_name(folder: Path, name: str, sha256: str) -> Path:

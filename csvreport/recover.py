@@ -60,8 +60,8 @@ class QuarantinedFile:
 
 @dataclass
 class ReplayResult:
-    loaded: list[tuple[QuarantinedFile, int, int]] = field(default_factory=list)  # file, ingestion, rows
-    already_loaded: list[tuple[QuarantinedFile, int]] = field(default_factory=list)
+    loaded: list[tuple[QuarantinedFile, Optional[int], int]] = field(default_factory=list)  # file, ingestion, rows
+    already_loaded: list[tuple[QuarantinedFile, Optional[int]]] = field(default_factory=list)
     still_quarantined: list[tuple[QuarantinedFile, str]] = field(default_factory=list)
 
     @property
@@ -288,8 +288,9 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
                      (source, ingestion_id, path, sha))
         # run_history.rows_deleted (migration 0003): what a purge removed, next to what runs loaded.
         conn.execute("UPDATE run_history SET rows_deleted = rows_deleted + ? WHERE id = ?", (deleted, run.id))
-    note = "" if deleted == rows_loaded else \
-        f" ({rows_loaded - deleted} of its {rows_loaded} rows had been replaced already by later rows with the same key)"
+    note = "" if deleted == rows_loaded else (
+        f" ({rows_loaded - deleted} of its {rows_loaded} rows had been replaced already by later rows "
+        "with the same key)")
     log.info("recover", f"purged ingestion {ingestion_id}: {deleted} rows deleted{note}", source=source, file=path,
              rows=deleted)
     if any(s.name == source and s.key for s in settings.sources):
@@ -408,7 +409,7 @@ class DamagedWorkbook:
 
 def damaged_workbooks(conn: sqlite3.Connection, settings: Settings) -> list[DamagedWorkbook]:
     """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
-    from csvreport.ingest import sha256_of
+    from csvreport.files import sha256_of
 
     if not db.has_table(conn, "workbooks"):
         return []

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
 from csvreport import db, log
@@ -202,15 +202,18 @@ def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, start
                         (start, end, ingestion_id)).fetchone() is not None
 
 
+_Key = TypeVar("_Key")
+
+
 def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
-            candidates: list[tuple[Window, Path, object]]) -> list[tuple[object, str, str]]:
+            candidates: list[tuple[Window, Path, _Key]]) -> list[tuple[_Key, str, str]]:
     """(key, reason, detail) for each candidate window that must be written."""
     if not candidates:
         return []
     known = records(conn, kind, min(w.start for w, _, _ in candidates), max(w.start for w, _, _ in candidates))
     layout = layout_fingerprint(settings)
     reasons = stale(conn, settings, [r for r in known.values() if r.layout == layout])
-    due = []
+    due: list[tuple[_Key, str, str]] = []
     for window, path, key in candidates:
         rec = known.get((window.start, window.end))
         if rec is None:

@@ -47,13 +47,13 @@ class Run:
 def _insert(conn: sqlite3.Connection, command: str, arguments: dict[str, Any], status: str = "running",
             error: str | None = None) -> int:
     now = db.utcnow()
-    cur = conn.execute(
+    return db.insert(
+        conn,
         "INSERT INTO run_history (command, arguments, pid, started_at, finished_at, status, error) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (command, json.dumps(arguments, default=str, sort_keys=True), os.getpid(), now,
          None if status == "running" else now, status, error),
     )
-    return cur.lastrowid
 
 
 def _finish(conn: sqlite3.Connection, run: Run, status: str, error: str | None) -> None:

@@ -45,7 +45,7 @@ from csvreport import db, log, quickxor
 from csvreport.config import SHAREPOINT_SECRET_ENV, Remote, Settings
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
-from csvreport.workbook import fsync_dir
+from csvreport.files import fsync_dir
 
 INSTALL_HINT = "pip install 'csvreport[sharepoint]'"
 STAGE = "sync"

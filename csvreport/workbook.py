@@ -28,6 +28,7 @@ from csvreport import log
 from csvreport.aggregate import ReportTable, SourceSummary, Window
 from csvreport.config import title_of
 from csvreport.errors import CsvReportError
+from csvreport.files import replace_durably
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -105,7 +106,7 @@ def save(final: Path, content: Content) -> Saved:
         with open(tmp, "wb", buffering=0) as handle:
             handle.write(data)
             os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        replace_durably(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -116,22 +117,7 @@ def save(final: Path, content: Content) -> Saved:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(final.parent)
     return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (a no-op where the folder cannot be opened or synced)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def build(content: Content):

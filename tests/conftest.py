@@ -8,12 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from csvreport.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+
+# Property tests: the same examples on every run (derandomize, no example database), few
+# enough for CI; HYPOTHESIS_PROFILE=thorough searches at random and much longer.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BASE_CONFIG = """
 timezone = "Europe/Berlin"

@@ -16,6 +16,7 @@ from csvreport.config import load_settings
 from csvreport.errors import ConfigError
 from csvreport.reports import records, stale
 from reportcheck import CONFIG
+import itertools
 
 
 @pytest.mark.parametrize("zone, day, count", [
@@ -35,7 +36,7 @@ def test_a_day_has_the_local_hours_it_has(zone, day, count):
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
     assert windows[0].start == int(start.timestamp()) and windows[-1].end == int(end.timestamp())
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))  # no gap, no overlap
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))  # no gap, no overlap
     assert all(w.local_start.minute == 0 and w.local_start.date() == day for w in windows)
 
 
@@ -126,12 +127,12 @@ def test_ungrouped_report_and_hour_totals(loaded):
     table = aggregate(conn, report, source, day_window("Europe/Berlin", date(2026, 6, 15), "24:00"))
     assert table.rows == ((7, 1000.0),) and table.total is None
     hours = hours_of_day("Europe/Berlin", date(2026, 6, 15))
-    totals = dict((w.local_start.hour, t.overall) for w, t in hour_totals(conn, report, source, hours))
+    totals = {w.local_start.hour: t.overall for w, t in hour_totals(conn, report, source, hours)}
     assert totals[10] == (6, 100.0) and totals[11] == (1, 1000.0) and totals[12] == (None, None)
 
 
 def test_one_window_is_read_through_the_time_index(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     plan = " ".join(row[3] for row in conn.execute(
         "EXPLAIN QUERY PLAN SELECT site, count(*) FROM sensors WHERE _ts >= ? AND _ts < ? GROUP BY site",
         (0, 1)))
@@ -139,7 +140,7 @@ def test_one_window_is_read_through_the_time_index(loaded):
 
 
 def test_staleness_reads_only_loads_above_the_marks(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     plans = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)) for sql, args in (
         ("SELECT id FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (1,)),
         ("SELECT id FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL", ("2026",)),
@@ -164,7 +165,7 @@ def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, 
 
 
 def test_workbooks_table_is_created_by_migration_0002(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workbooks)")}
     assert {"kind", "window_start", "window_end", "local_start", "local_end", "zone", "path", "sha256",
             "written_at", "rows", "files", "data_mark", "change_mark"} <= columns

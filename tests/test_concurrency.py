@@ -32,7 +32,30 @@ def start(home: Path, *args: str) -> subprocess.Popen:
 
 
 def finish(*procs: subprocess.Popen) -> list[tuple[int, str, str]]:
-    return [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)  # reads both pipes: a full pipe never blocks the child
+        done.append((proc.returncode, out, err))
+    return done
+
+
+# A real `ingest` that, once it holds the lock, waits for a file to appear before loading:
+# the second run is certain to find the lock taken, however fast or slow the machine is.
+HOLDER = r"""
+import sys, time
+from pathlib import Path
+import csvreport.ingest
+load, go = csvreport.ingest.ingest, Path(sys.argv[1])
+def held(*args, **kwargs):
+    print("holding the lock", flush=True)
+    while not go.exists():
+        time.sleep(0.01)
+    return load(*args, **kwargs)
+csvreport.ingest.ingest = held
+from csvreport.cli import main
+sys.argv = ["csvreport", "--quiet", "ingest"]
+main()
+"""
 
 
 def counts(home: Path) -> tuple[int, int, list[str]]:
@@ -43,15 +66,21 @@ def counts(home: Path) -> tuple[int, int, list[str]]:
     return rows, distinct, statuses
 
 
-def test_two_runs_started_together(home):
+def test_a_run_that_finds_the_lock_taken_exits_3_and_loads_nothing(home, tmp_path):
     generate(home)
-    results = finish(start(home), start(home))
-    codes = sorted(code for code, _, _ in results)
-    assert codes == [0, 3], results
-    loser = next(r for r in results if r[0] == 3)
-    assert "Error: another run holds the lock on csvreport.sqlite3: pid " in loser[2]
-    assert "(csvreport ingest, since " in loser[2]
-    assert "Traceback" not in loser[2]
+    go = tmp_path / "go"
+    env = {**os.environ, "CSVREPORT_HOME": str(home), "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, str(go)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "holding the lock\n", first.stderr
+        [(code, _out, err)] = finish(start(home))
+    finally:
+        go.touch()
+    [(first_code, _, first_err)] = finish(first)
+    assert (first_code, code) == (0, 3), (first_err, err)
+    assert f"Error: another run holds the lock on csvreport.sqlite3: pid {first.pid} (csvreport ingest, since " in err
+    assert "Traceback" not in err
     rows, distinct, statuses = counts(home)
     assert rows == distinct == ROWS + 1
     assert statuses == ["ok", "skipped"]

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from conftest import BASE_CONFIG, write_config, write_csv
 from csvreport.config import load_settings
@@ -18,7 +21,7 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
     result = cli("ingest")
     assert result.exit_code == 2, result.output
     config = home / "config" / "settings.toml"
-    assert f"Error: configuration is not valid:\n" in result.output
+    assert "Error: configuration is not valid:\n" in result.output
     for line in lines:
         assert f"{config}: {line}" in result.output, result.output
     assert not (home / "data").exists()
@@ -77,7 +80,7 @@ def test_all_problems_are_reported_at_once(home, cli):
         "ingest.settle_seconds: must be 0 or more",
         "ingest.speed: unknown key",
         "reports.sensor_summary.source: 'sensors' is not a configured source")
-    assert len([l for l in output.splitlines() if l.startswith(str(home))]) == 5
+    assert len([line for line in output.splitlines() if line.startswith(str(home))]) == 5
 
 
 def test_not_toml_and_missing_file(home, cli):
@@ -164,11 +167,39 @@ def test_settings_are_frozen_and_complete(home):
 
 
 def test_dotenv_is_read_and_environment_wins(home, monkeypatch):
-    (home / ".env").write_text('# secrets\nexport CSVREPORT_SMTP_PASSWORD="s3cret"\nOTHER=1 # note\n')
+    (home / ".env").write_text('# secrets\nexport CSVREPORT_SMTP_PASSWORD="s3cret"\nOTHER=1 # note\nNO_VALUE\n')
     settings = load_settings()
     assert (settings.env["CSVREPORT_SMTP_PASSWORD"], settings.env["OTHER"]) == ("s3cret", "1")
+    assert "NO_VALUE" not in settings.env
     monkeypatch.setenv("CSVREPORT_SMTP_PASSWORD", "from-env")
     assert load_settings().env["CSVREPORT_SMTP_PASSWORD"] == "from-env"
+
+
+def test_dotenv_values_are_taken_literally(home, monkeypatch):
+    monkeypatch.setenv("USER_FOR_TEST", "someone")
+    (home / ".env").write_text('CSVREPORT_SMTP_PASSWORD="pa${USER_FOR_TEST}word"\n')
+    assert load_settings().env["CSVREPORT_SMTP_PASSWORD"] == "pa${USER_FOR_TEST}word"
+
+
+_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).map(lambda n: f"CSVREPORT_T_{n}")
+# Anything but the quote that delimits the value and the backslash that escapes inside it.
+_VALUES = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="'\\"), max_size=20)
+
+
+@hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(in_file=st.dictionaries(_NAMES, _VALUES, max_size=5),
+       in_environment=st.dictionaries(_NAMES, _VALUES, max_size=5))
+def test_a_variable_comes_from_the_environment_else_from_dotenv(home, in_file, in_environment):
+    lines = [f"{'export ' if len(name) % 2 else ''}{name}='{value}'" for name, value in in_file.items()]
+    (home / ".env").write_text("\n".join(["# generated", *lines]) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CSVREPORT_T_")]:
+            patch.delenv(name)
+        for name, value in in_environment.items():
+            patch.setenv(name, value)
+        env = load_settings().env
+    for name in in_file.keys() | in_environment.keys():
+        assert env[name] == in_environment.get(name, in_file.get(name))
 
 
 def test_config_error_is_the_exit_2_exception(home):
@@ -225,3 +256,14 @@ def test_a_missing_config_file_given_by_option_is_not_a_reason_to_init(home, tmp
     result = cli("status", "--config", missing)
     assert result.exit_code == 2
     assert result.output == f"Error: {missing}: configuration not found; check the path given to --config\n"
+
+
+def test_a_dotenv_this_user_may_not_read_is_skipped(home, monkeypatch):
+    import dotenv
+
+    def refused(path, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (home / ".env").write_text("CSVREPORT_SMTP_PASSWORD=secret\n")
+    monkeypatch.setattr(dotenv, "dotenv_values", refused)  # root, as in CI, reads any file whatever its mode
+    assert "CSVREPORT_SMTP_PASSWORD" not in load_settings().env

@@ -84,7 +84,7 @@ def test_slot_until_noon_covers_midnight_to_noon(setup, cli):
     start, end = assert_workbook_matches(book, raw_rows([path]))
     assert about(book)["window end"] == "2026-03-29 12:00 +02:00"
     assert (end - start) == 11 * 3600  # 00:00 to 12:00 on the day the clocks skip 02:00
-    header, body = by_hour(book, "by_site")
+    _header, body = by_hour(book, "by_site")
     assert [r[0].hour for r in body] == [0, 1] + list(range(3, 12))
 
 
@@ -136,8 +136,8 @@ def test_late_rows_rewrite_exactly_the_daily_slots_that_cover_them(setup, cli):
     rows = raw_rows([first, late])
     for name in changed + [f"daily_{stamp}_0600.xlsx"]:
         assert_workbook_matches(setup / "reports" / name, rows)
-    header, body = by_hour(setup / "reports" / f"daily_{stamp}_2400.xlsx", "by_site")
-    ten = [r for r in body if r[0].hour == 10][0]
+    _header, body = by_hour(setup / "reports" / f"daily_{stamp}_2400.xlsx", "by_site")
+    ten = next(r for r in body if r[0].hour == 10)
     assert ten[1] == 12 + 3 * 2  # the hour's 2 readings x 6 series, plus 3 late x 2 metrics
     result = cli("daily")
     assert result.exit_code == 0, result.output

@@ -182,7 +182,7 @@ def test_fast_loop_matches_reference_without_timestamp_and_text_only(tmp_path, h
 
 def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_path, home):
     # 50 keys over 700 rows: duplicates inside one multi-row statement and across statements.
-    fast, stored = both_ways(tmp_path, home, """
+    _fast, stored = both_ways(tmp_path, home, """
         timestamp = "ts"
         columns = ["ts", "k", "note", "value"]
         types = { value = "real" }
@@ -489,8 +489,8 @@ def test_hour_cache_stays_bounded_and_right_after_it_is_cleared():
 
 def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_path, home):
     # Nulls are bound as NaN (load.NULL), which SQLite stores as NULL; this pins that down.
-    write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\ntypes = { value = "real", qty = "integer" }\n'
-                 'null_values = ["", "NA"]\n')
+    write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\n'
+                 'types = { value = "real", qty = "integer" }\nnull_values = ["", "NA"]\n')
     source = load_settings(home, None).sources[0]
     path = tmp_path / "nulls.csv"
     path.write_text("ts,note,value,qty\n2026-03-28 10:00:00,,NA,\n2026-03-28 10:00:01,NA, ,NA\n"
@@ -498,5 +498,6 @@ def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_p
     conn = sqlite3.connect(tmp_path / "nulls.sqlite3", isolation_level=None)
     db.ensure_source_table(conn, source)
     load.load_rows(conn, source, path, 1, TimestampParser(source.timezone), 0, 0)
-    assert conn.execute("SELECT typeof(note), typeof(value), typeof(qty), note IS NULL FROM data ORDER BY _id").fetchall() \
-        == [("null", "null", "null", 1), ("null", "null", "null", 1), ("text", "real", "integer", 0)]
+    stored = conn.execute("SELECT typeof(note), typeof(value), typeof(qty), note IS NULL FROM data ORDER BY _id")
+    assert stored.fetchall() == [("null", "null", "null", 1), ("null", "null", "null", 1),
+                                 ("text", "real", "integer", 0)]

@@ -146,14 +146,14 @@ def test_a_failing_database_is_not_taken_for_a_missing_table(home, cli):
     settings = load_settings(home)
     with closing(sqlite3.connect(database(home))) as conn:
         assert archive.archived_window(conn, settings, 0, 2**40) is None
-        assert archive.summary(conn) == [] and mail.unsent(conn) == []
+        assert archive.summary(conn) == [] and mail.unsent(conn, settings) == []
         conn.set_progress_handler(lambda: 1, 1)  # every statement is interrupted
         with pytest.raises(sqlite3.OperationalError, match="interrupted"):
             archive.archived_window(conn, settings, 0, 2**40)
         with pytest.raises(sqlite3.OperationalError, match="interrupted"):
             archive.summary(conn)
         with pytest.raises(sqlite3.OperationalError, match="interrupted"):
-            mail.unsent(conn)
+            mail.unsent(conn, settings)
 
 
 # --- a damaged database ------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def test_late_file_rewrites_only_the_touched_hour(setup, cli):
     assert "reason=stale" in result.output and "ingestion 2 arrived" in result.output
     rows = raw_rows([first, late])
     assert_workbook_matches(setup / "reports" / touched, rows)
-    header, body, _ = sheet(setup / "reports" / touched, "by_site")
+    _header, body, _ = sheet(setup / "reports" / touched, "by_site")
     assert ("zz-late", "humidity") in [r[:2] for r in body]  # the late rows are in the new numbers
     # a third run has nothing to do
     result = cli("hourly")

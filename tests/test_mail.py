@@ -294,9 +294,9 @@ def test_a_server_that_is_down_warns_exit_0_and_send_delivers_later(home, cli, s
 
     result = cli("send")
     assert result.exit_code == 0, result.output
-    assert f"cannot reach the server (ConnectionRefusedError" in result.output
+    assert "cannot reach the server (ConnectionRefusedError" in result.output
 
-    controller, server = smtp("starttls", port=port)
+    _controller, server = smtp("starttls", port=port)
     result = cli("send")
     assert result.exit_code == 0, result.output
     assert "1 workbooks mailed, 0 not" in result.output
@@ -373,7 +373,7 @@ def test_after_24_hours_unsent_becomes_undeliverable_and_send_still_gets_it_thro
 
 
 def test_a_deleted_workbook_stays_unsent_with_the_fix_in_its_error(home, smtp):
-    controller, server = smtp("none")
+    controller, _server = smtp("none")
     configure(home, controller.port, "none")
     path = workbook(home)
     settings = load_settings(home)

@@ -264,8 +264,8 @@ def test_purge_twice_is_refused(home, cli):
     assert cli("recover", "purge", "1").exit_code == 0
     result = cli("recover", "purge", "1")
     assert result.exit_code == 2
-    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {home / 'inbox' / 'sensors' / 'a.csv'})"
-                                    " was purged already (at 20")
+    path = home / "inbox" / "sensors" / "a.csv"
+    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {path}) was purged already (at 20")
     assert result.output.endswith("); nothing purged\n")
 
 
@@ -405,7 +405,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
 
 
 def test_a_lost_workbook_of_an_archived_month_waits_for_the_restore(home, cli):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="needs the archive extra: pip install -e '.[dev]'")
     write_csv(home / "inbox" / "sensors" / "jan.csv", HEADER + "2026-01-15 10:05:00,a,temp,1\n")
     assert cli("ingest").exit_code == 0
     assert cli("hourly", "--hour", "2026-01-15 10:00").exit_code == 0

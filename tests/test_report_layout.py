@@ -272,7 +272,7 @@ def test_the_same_rows_give_the_same_bytes_and_a_change_says_correction(setup, c
     assert cli("daily", "--date", "2026-06-15").exit_code == 0 and daily.read_bytes() == daily_bytes
     with sqlite3.connect(setup / "data" / "csvreport.sqlite3") as conn:
         recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
-    assert recorded[str(path)] == _sha(path) and recorded[str(daily)] == _sha(daily)
+    assert recorded[str(path.relative_to(setup))] == _sha(path) and recorded[str(daily.relative_to(setup))] == _sha(daily)
 
     write_csv(setup / "inbox" / "sensors" / "late.csv", "ts,site,metric,value\n2026-06-15 10:55:00,a,t,1\n")
     assert cli("ingest").exit_code == 0
@@ -313,4 +313,4 @@ def test_a_report_may_not_be_named_summary(home, cli):
     write_config(home, CONFIG.replace('name = "by_metric"', 'name = "Summary"'))
     result = cli("ingest")
     assert result.exit_code == 2, result.output
-    assert "reports[1].name: 'Summary' must be a sheet name" in result.output
+    assert "reports.Summary.name: 'Summary' must be a sheet name" in result.output

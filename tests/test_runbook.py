@@ -234,7 +234,7 @@ def test_backup_while_ingest_runs_and_restore(home, shell, tmp_path):
         backup, python_backup = blocks("Backups while cron runs")[:2]
         shell(backup + python_backup)  # the second block runs where the first left the reader
     finally:
-        out, err = ingest.communicate(timeout=120)
+        _out, err = ingest.communicate(timeout=120)
     assert ingest.returncode == 0, err
     with closing(sqlite3.connect(home / "backup" / "csvreport.sqlite3")) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)

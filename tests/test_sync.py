@@ -337,7 +337,7 @@ def test_secret_in_settings_is_refused(graph, home, cli):
     configure(home, graph, extra='secret = "x"')
     result = cli("sync")
     assert result.exit_code == 2
-    assert "sharepoint[0].secret: secrets never go in settings.toml" in result.output
+    assert "sharepoint.plant_exports.secret: secrets never go in settings.toml" in result.output
 
 
 def test_certificate_credentials(graph, home, cli, monkeypatch, tmp_path):
@@ -472,6 +472,7 @@ def test_sigkill_anywhere_downloads_nothing_twice_and_marks_nothing_half(graph, 
 
 def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli, capsys):
     graph.put("Exports/Sensors/a.csv", csv_bytes(1))
+    assert cli("ingest").exit_code == 0  # a database, so that status judges the remotes
     result = cli("status", "--check")
     assert result.exit_code == 1
     assert "SharePoint remote plant_exports has never synced" in result.output
@@ -483,11 +484,11 @@ def test_status_shows_each_remote_and_check_flags_a_stale_one(graph, home, cli, 
     assert remote["last_success_at"] and remote["files_downloaded"] == 1 and remote["files_unmarked"] == 0
     result = cli("status")
     assert "plant_exports" in result.output and "last success" in result.output
-    from csvreport import status
+    from csvreport import status, status_render
     from csvreport.config import load_settings
 
     facts = status.gather(load_settings(home))
-    status.print_table(facts)  # the terminal table, as rich draws it
+    status_render.print_table(facts)  # the terminal table, as rich draws it
     table = capsys.readouterr().out
     assert "sharepoint remotes" in table and "plant_expo" in table
     result = cli("status", "--prometheus")
@@ -543,7 +544,7 @@ pattern = "sub/*.csv"
     result = cli("sync")
     assert result.exit_code == 2
     for line in ("monitor.max_sync_age_hours: must be more than 0",
-                 "sharepoint[0].name: 'Bad Name' must match",
+                 "sharepoint.Bad Name.name: 'Bad Name' must match",
                  "sharepoint.remote0.site: 'http://contoso.sharepoint.com/sites/x' must be the site's https URL",
                  "sharepoint.remote0.processed_folder: must differ from folder",
                  ("sharepoint.remote0.graph_endpoint: 'https://graph.microsoft.us/v1.0' must be an https URL "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import zipfile
 
 import openpyxl
@@ -76,12 +75,10 @@ def test_layout_formats_header_filter_widths_and_totals(tmp_path):
     assert saved.size == os.path.getsize(saved.path) and len(saved.sha256) == 64
 
 
-def test_2400_rows_are_written_in_under_a_second(tmp_path):
+def test_2400_rows_are_all_written(tmp_path):
+    # How fast: benchmarks/run.py ("workbook of 2,400 rows written", under a second).
     content = _content(2400)
-    started = time.perf_counter()
     workbook.save(tmp_path / "big.xlsx", content)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
     assert sum(1 for _ in openpyxl.load_workbook(tmp_path / "big.xlsx", read_only=True)["big"].iter_rows()) == 2402
 
 
