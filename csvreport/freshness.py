@@ -97,7 +97,8 @@ def loaded(conn: sqlite3.Connection, table: str, ingestion_id: int, first_row_id
     if conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = ?", (_REPLACED,)).fetchone():
         # Rows of the same load replaced by a later line of the same file were never visible.
         replaced = [row[0] for row in conn.execute(
-            f"SELECT DISTINCT quarter FROM temp.{_REPLACED} WHERE source = ? AND ingestion_id != ?", (table, ingestion_id))]
+            f"SELECT DISTINCT quarter FROM temp.{_REPLACED} WHERE source = ? AND ingestion_id != ?",
+            (table, ingestion_id))]
         conn.execute(f"DELETE FROM temp.{_REPLACED} WHERE source = ?", (table,))
     if replaced:
         _record(conn, table, sorted(replaced), f"ingestion {ingestion_id} replaced rows of earlier loads by key")

@@ -168,7 +168,8 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
         changes[row[0]] = row
     if last_change is None or last_change > low_change:
         for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND changed_at <= ? "
-                                "AND min_ts IS NOT NULL", (low_change, last_change if last_change is not None else "~")):
+                                "AND min_ts IS NOT NULL",
+                                (low_change, last_change if last_change is not None else "~")):
             changes[row[0]] = row
     result: dict[int, str] = {}
     for rec in recs:
