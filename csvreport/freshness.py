@@ -189,6 +189,14 @@ def legacy_marks(conn: sqlite3.Connection) -> tuple[Optional[int], Optional[str]
     return row[0], row[1] or ""
 
 
+def latest_change(conn: sqlite3.Connection) -> Optional[str]:
+    """When the newest change was recorded (UTC ISO 8601), or None. Reads only."""
+    if not enabled(conn):
+        return None
+    row = conn.execute("SELECT recorded_at FROM window_changes ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def mark(conn: sqlite3.Connection) -> int:
     """The newest change a workbook aggregated now takes in; read before aggregating."""
     if not enabled(conn):

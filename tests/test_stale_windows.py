@@ -260,6 +260,9 @@ def test_archive_restore_makes_its_windows_stale_and_archived_ones_are_never_rew
 
     result = cli("archive", "restore", "--month", "2026-06")
     assert result.exit_code == 0, result.output
+    assert cli("status", "--check").exit_code == 0  # stale since the restore, for the next runs to rewrite
+    later = status.gather(load_settings(orders), now=time.time() + 2 * 3600)
+    assert any("workbooks are stale" in p for p in later["problems"]), later["problems"]
     plain_runs(cli)
     # Restored rows at 10:00 and 19:00, the late row at 17:00: their hours and every slot.
     assert rewritten(before, writes()) == sorted([hourly_name("10:00"), hourly_name("17:00"), hourly_name("19:00"),
