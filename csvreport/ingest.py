@@ -183,7 +183,8 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         if not _still_as_found(candidate):
             conn.execute("ROLLBACK")
             return _changed_while_read(source, shown)
-        freshness.loaded(conn, source.name, ingestion_id, result.first_row_id, result.last_row_id)
+        freshness.loaded(conn, source.name, ingestion_id, result.first_row_id, result.last_row_id, result.min_ts,
+                         result.max_ts, result.rows_loaded)
         rejects = None
         if result.bad_rows and not dry_run:
             taken = {row[0] for row in conn.execute(
@@ -282,6 +283,6 @@ def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: in
                                (ingestion_id,)).fetchone()
     if first is None:
         return 0
-    freshness.removing(conn, table, ingestion_id, first, last, why)
+    freshness.removing(conn, table, ingestion_id, why)
     return conn.execute(f"DELETE FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?",
                         (first, last, ingestion_id)).rowcount

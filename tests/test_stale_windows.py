@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,19 @@ def test_emailed_workbooks_rewritten_as_stale_go_out_as_corrections(orders, cli)
                               (f"%{hourly_name('17:00')}",)).fetchall()
     assert len(queued) == 2 and queued[-1][1] == 1 and queued[-1][0].startswith("Correction:"), queued
 
+
+
+def test_a_dense_load_records_only_the_quarter_hours_holding_its_rows(orders, cli):
+    """A large file is probed quarter by quarter through the time index; a small one is read: same answer."""
+    dense = [(f"10:{i % 15:02d}", 1000 + i, "a", 1) for i in range(400)] + [("19:05", 5000, "b", 2)]
+    write_csv(inbox(orders) / "dense.csv", HEADER + order_lines(*dense), age=7200)
+    write_csv(inbox(orders) / "sparse.csv", HEADER + order_lines(("12:20", 6000, "c", 1), ("12:40", 6001, "c", 1)),
+              age=7000)
+    assert cli("ingest").exit_code == 0
+    with database(orders) as conn:
+        spans = conn.execute("SELECT cause, start_ts, end_ts FROM window_changes ORDER BY id").fetchall()
+    at = {f"{h:02d}:{m:02d}": int(datetime.fromisoformat(f"{DAY}T{h:02d}:{m:02d}:00+02:00").timestamp())
+          for h in range(24) for m in (0, 15, 30, 45)}
+    assert spans == [("ingestion 1 arrived", at["10:00"], at["10:15"]),
+                     ("ingestion 1 arrived", at["19:00"], at["19:15"]),
+                     ("ingestion 2 arrived", at["12:15"], at["12:45"])]
