@@ -34,10 +34,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 from zoneinfo import ZoneInfo
 
-import openpyxl
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
@@ -46,36 +45,9 @@ from typer.testing import CliRunner
 
 from conftest import REPO
 from csvreport.cli import app
+from reportcheck import ORDERS_CONFIG, group_rows
 
-CONFIG = """
-timezone = "Europe/Berlin"
-
-[ingest]
-settle_seconds = 0
-max_bad_rows = 1
-
-[[sources]]
-name = "orders"
-pattern = "inbox/orders/*.csv"
-timestamp = "ts"
-columns = ["ts", "order_id", "site", "amount"]
-types = { order_id = "integer", amount = "real" }
-key = ["order_id"]
-
-[[reports]]
-name = "by_site"
-source = "orders"
-group_by = ["site"]
-[reports.measures]
-orders = "count"
-amount = "sum:amount"
-
-[hourly]
-catch_up_hours = 1
-
-[daily]
-slots = ["12:00", "24:00"]
-"""
+CONFIG = ORDERS_CONFIG.format(max_bad_rows=1, key='key = ["order_id"]', slots='["12:00", "24:00"]')
 ZONE = ZoneInfo("Europe/Berlin")
 DAY = "2026-06-15"
 HOURS = range(9, 15)
@@ -347,7 +319,7 @@ class Pipeline(RuleBasedStateMachine):
                 want = [tuple(r) for r in conn.execute(
                     "SELECT site, count(*), sum(amount) FROM orders WHERE _ts >= ? AND _ts < ? GROUP BY site "
                     "ORDER BY site", (start, end))]
-                got = sheet_rows(self.home / "reports" / name, "by_site")
+                got = group_rows(self.home / "reports" / name, "by_site")
                 assert [r[:2] for r in got] == [r[:2] for r in want], (name, got, want)
                 assert all(abs(g[2] - w[2]) < 1e-9 for g, w in zip(got, want)), (name, got, want)
         conn.close()
@@ -390,14 +362,6 @@ class Pipeline(RuleBasedStateMachine):
             self.ingest()
             self.hourly()
             self.daily()
-
-
-def sheet_rows(path: Path, name: str) -> list[tuple[Any, ...]]:
-    """The group rows of a report's sheet, found by its name: no header, no totals, no 'no rows' line."""
-    book = openpyxl.load_workbook(path, read_only=True)
-    rows = [tuple(r) for r in book[name].iter_rows(min_row=2, values_only=True)]
-    book.close()
-    return [r for r in rows if r and r[0] != "Total" and len(r) > 2 and isinstance(r[1], int)]
 
 
 def test_random_sequences_keep_every_row_and_every_workbook_true(tmp_path):

@@ -15,40 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 
 from conftest import write_config, write_csv
+from reportcheck import ORDERS_CONFIG, group_rows
 
-ORDERS = """
-timezone = "Europe/Berlin"
 
-[ingest]
-settle_seconds = 0
-max_bad_rows = 0
+def orders_config(key: str) -> str:
+    return ORDERS_CONFIG.format(max_bad_rows=0, key=key, slots='["12:00", "18:00", "24:00"]')
 
-[[sources]]
-name = "orders"
-pattern = "inbox/orders/*.csv"
-timestamp = "ts"
-columns = ["ts", "order_id", "site", "amount"]
-types = {{ amount = "real" }}
-{key}
 
-[[reports]]
-name = "by_site"
-source = "orders"
-group_by = ["site"]
-[reports.measures]
-orders = "count"
-amount = "sum:amount"
-
-[hourly]
-catch_up_hours = 1
-
-[daily]
-slots = ["12:00", "18:00", "24:00"]
-"""
 HEADER = "ts,order_id,site,amount\n"
 DAY = "2026-06-15"
 HOURS = ("10:00", "12:00", "17:00", "18:00", "19:00")
@@ -84,7 +60,7 @@ HOME: list[Path] = []
 
 @pytest.fixture
 def orders(home) -> Path:
-    write_config(home, ORDERS.format(key='key = ["order_id"]'))
+    write_config(home, orders_config(key='key = ["order_id"]'))
     HOME[:] = [home]
     return home
 
@@ -117,14 +93,6 @@ def daily_name(slot: str) -> str:
     return f"daily_{DAY.replace('-', '')}_{slot.replace(':', '')}.xlsx"
 
 
-def sheet_rows(path: Path, name: str) -> list[tuple[Any, ...]]:
-    """The group rows of a report sheet, found by its name: no header, no totals, no 'no rows' line."""
-    book = openpyxl.load_workbook(path, read_only=True)
-    rows = [tuple(r) for r in book[name].iter_rows(min_row=2, values_only=True)]
-    book.close()
-    return [r for r in rows if r and r[0] != "Total" and len(r) > 1 and isinstance(r[1], int)]
-
-
 def from_database(home: Path, start: int, end: int) -> list[tuple[Any, ...]]:
     """What the by_site sheet must say for [start, end), computed here from the table."""
     with database(home) as conn:
@@ -138,7 +106,7 @@ def assert_every_workbook_agrees(home: Path) -> int:
     with database(home) as conn:
         books = conn.execute("SELECT path, window_start, window_end FROM workbooks").fetchall()
     for path, start, end in books:
-        got = sheet_rows(Path(path), "by_site")
+        got = group_rows(Path(path), "by_site")
         want = from_database(home, start, end)
         assert [(s, n) for s, n, _ in got] == [(s, n) for s, n, _ in want], (path, got, want)
         for (_, _, a), (_, _, b) in zip(got, want):
@@ -151,7 +119,7 @@ def test_a_keyed_correction_moving_an_order_from_17_to_19_rewrites_both_hours(or
         ("17:10", 1, "a", 10), ("17:20", 2, "b", 5), ("19:05", 3, "a", 7), ("10:30", 4, "c", 1)), age=7200)
     assert cli("ingest").exit_code == 0
     before = write_day(cli)
-    assert sheet_rows(orders / "reports" / hourly_name("17:00"), "by_site") == [("a", 1, 10), ("b", 1, 5)]
+    assert group_rows(orders / "reports" / hourly_name("17:00"), "by_site") == [("a", 1, 10), ("b", 1, 5)]
 
     write_csv(inbox(orders) / "correction.csv", HEADER + order_lines(("19:40", 1, "a", 11)))
     assert cli("ingest").exit_code == 0
@@ -161,8 +129,8 @@ def test_a_keyed_correction_moving_an_order_from_17_to_19_rewrites_both_hours(or
     # 17:00 lost order 1, 19:00 got it; the 18:00 and 24:00 slots hold both hours, the 12:00 slot neither.
     assert rewritten(before, after) == sorted([hourly_name("17:00"), hourly_name("19:00"), daily_name("18:00"),
                                                daily_name("24:00")])
-    assert sheet_rows(orders / "reports" / hourly_name("17:00"), "by_site") == [("b", 1, 5)]
-    assert sheet_rows(orders / "reports" / hourly_name("19:00"), "by_site") == [("a", 2, 18)]
+    assert group_rows(orders / "reports" / hourly_name("17:00"), "by_site") == [("b", 1, 5)]
+    assert group_rows(orders / "reports" / hourly_name("19:00"), "by_site") == [("a", 2, 18)]
     assert "ingestion 2 replaced rows of earlier loads by key" in output
     assert assert_every_workbook_agrees(orders) >= len(before)
     # Nothing is stale any more: the next runs write nothing of that day again.
@@ -191,13 +159,13 @@ def test_late_data_older_than_the_catch_up_range_rewrites_its_hour_and_days(orde
     output = plain_runs(cli)
     assert rewritten(before, writes()) == stale
     assert "reason=stale" in output
-    assert sheet_rows(orders / "reports" / hourly_name("10:00"), "by_site") == [("a", 1, 3), ("b", 1, 4)]
+    assert group_rows(orders / "reports" / hourly_name("10:00"), "by_site") == [("a", 1, 3), ("b", 1, 4)]
     assert_every_workbook_agrees(orders)
     assert not [d for d in status.gather(load_settings(orders))["due_workbooks"] if d["state"] == "stale"]
 
 
 def test_a_rewritten_file_makes_stale_the_hours_its_old_and_new_rows_are_in(orders, cli):
-    write_config(orders, ORDERS.format(key=""))
+    write_config(orders, orders_config(key=""))
     path = inbox(orders) / "export.csv"
     write_csv(path, HEADER + order_lines(("10:05", 1, "a", 1), ("17:05", 2, "a", 2)), age=7200)
     assert cli("ingest").exit_code == 0
@@ -228,7 +196,7 @@ def test_purge_and_replay_make_stale_exactly_the_windows_of_their_rows(orders, c
     after_purge = writes()
     assert rewritten(before, after_purge) == sorted([hourly_name("17:00"), daily_name("18:00"), daily_name("24:00")])
     assert "ingestion 2 purged" in output
-    assert sheet_rows(orders / "reports" / hourly_name("17:00"), "by_site") == []
+    assert group_rows(orders / "reports" / hourly_name("17:00"), "by_site") == []
 
     fixed = orders / "quarantine" / "orders" / "broken.csv"
     fixed.write_text(HEADER + order_lines(("18:30", 4, "c", 40)), encoding="utf-8")
@@ -236,7 +204,7 @@ def test_purge_and_replay_make_stale_exactly_the_windows_of_their_rows(orders, c
     assert result.exit_code == 0, result.output
     plain_runs(cli)
     assert rewritten(after_purge, writes()) == sorted([hourly_name("18:00"), daily_name("24:00")])
-    assert sheet_rows(orders / "reports" / hourly_name("18:00"), "by_site") == [("c", 1, 40)]
+    assert group_rows(orders / "reports" / hourly_name("18:00"), "by_site") == [("c", 1, 40)]
     assert_every_workbook_agrees(orders)
 
 
