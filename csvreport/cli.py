@@ -107,6 +107,8 @@ def ingest(
                                           "change nothing.")] = False,
     rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file, even those whose path, size and "
                                          "modification time are unchanged.")] = False,
+    sync_first: Annotated[bool, typer.Option("--sync", help="Run `csvreport sync` first (every SharePoint "
+                                             "remote), then load what is local.")] = False,
     wait: WaitOption = 0.0,
     home: HomeOption = None,
     config: ConfigOption = None,
@@ -122,6 +124,7 @@ def ingest(
     settings = settings_for(ctx, home, config)
     if source:
         settings.source(source)
+    sync_error = _sync(settings, None, dry_run, wait) if sync_first else None
     arguments = {"source": source, "dry_run": dry_run, "rehash": rehash}
     with file_progress(_interactive(ctx)) as progress:
         if dry_run:
@@ -132,6 +135,48 @@ def ingest(
             return
         with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
             run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
+    if sync_error is not None:
+        raise sync_error
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Only the SharePoint remote "
+                                                  "of this name (default: every one).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List each remote folder and say what would be "
+                                          "downloaded and marked; change nothing.")] = False,
+    wait: WaitOption = 0.0,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Download new files from SharePoint into their drop folders, then mark them processed there.
+
+    See docs/sharepoint.md. An unreachable SharePoint is a warning (exit 0), so ingest goes on.
+    Example: csvreport --home /srv/csvreport --quiet sync --wait 60
+    """
+    error = _sync(settings_for(ctx, home, config), remote, dry_run, wait)
+    if error is not None:
+        raise error
+
+
+def _sync(settings: Settings, remote: str | None, dry_run: bool, wait: float) -> CsvReportError | None:
+    """Run one (recorded) sync; a refusal from SharePoint is returned, so `ingest --sync` can still load."""
+    from csvreport import sharepoint
+    from csvreport.runs import dry_run as unrecorded
+    from csvreport.runs import recorded_run
+
+    remotes = sharepoint.prepare(settings, remote)
+    arguments = {"remote": remote, "dry_run": dry_run}
+    try:
+        with (unrecorded(settings, "sync", wait, summary=False) if dry_run
+              else recorded_run(settings, "sync", arguments, wait)) as (conn, run):
+            sharepoint.sync(settings, conn, run, remotes, dry_run=dry_run)
+    except CsvReportError as exc:
+        if isinstance(exc, ConfigError) or exc.exit_code == 3:
+            raise
+        return exc
+    return None
 
 
 @app.command()

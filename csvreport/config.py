@@ -7,6 +7,7 @@ one line each, naming the file and the key, before any command touches anything.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
@@ -25,6 +26,9 @@ from csvreport.errors import ConfigError
 HOME_ENV = "CSVREPORT_HOME"
 DEFAULT_CONFIG = Path("config") / "settings.toml"
 SMTP_PASSWORD_ENV = "CSVREPORT_SMTP_PASSWORD"
+SHAREPOINT_SECRET_ENV = "CSVREPORT_SHAREPOINT_SECRET"
+PUBLIC_AUTHORITY = "https://login.microsoftonline.com"
+PUBLIC_GRAPH = "https://graph.microsoft.com"
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,30}\Z")
 SLOT_RE = re.compile(r"([01][0-9]|2[0-4]):([0-5][0-9])\Z")
@@ -71,11 +75,63 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A measure's normal range: a value below `below` or above `above` is highlighted."""
+
+    below: Optional[float] = None
+    above: Optional[float] = None
+
+    def outside(self, value: Any) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            return False
+        return (self.below is not None and value < self.below) or (self.above is not None and value > self.above)
+
+
+DEFAULT_DECIMALS = 2
+
+
+@dataclass(frozen=True)
 class Report:
     name: str
     source: str
     group_by: tuple[str, ...]
     measures: tuple[Measure, ...]
+    title: str = ""  # empty: the name
+    chart: Optional[str] = ""  # a measure label; "": the default measure; None: no chart
+    total: bool = True
+    decimals: Optional[int] = None  # the report's default for sum/avg/min/max values
+    measure_decimals: Mapping[str, int] = field(default_factory=dict)
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+
+    @property
+    def heading(self) -> str:
+        """What people read: the title, or the name when there is none."""
+        return self.title or self.name
+
+    @property
+    def chart_measure(self) -> Optional[Measure]:
+        """The measure charted by hour: as configured, else the first that is not a count."""
+        if self.chart is None or not self.measures:
+            return None
+        for measure in self.measures:
+            if measure.label == self.chart:
+                return measure
+        return next((m for m in self.measures if m.func != "count"), self.measures[0])
+
+    def decimals_of(self, measure: Measure, column_type: str = "real") -> int:
+        """Fixed decimals of a measure's values: counts and sums of whole numbers have none."""
+        if measure.func == "count":
+            return 0
+        if measure.label in self.measure_decimals:
+            return self.measure_decimals[measure.label]
+        if column_type == "integer" and measure.func != "avg":
+            return 0
+        return DEFAULT_DECIMALS if self.decimals is None else self.decimals
+
+
+def title_of(reports: tuple[Report, ...] | list[Report]) -> str:
+    """A workbook's title: its reports' titles (mail subjects, document properties)."""
+    return ", ".join(r.heading for r in reports) or "csvreport"
 
 
 @dataclass(frozen=True)
@@ -95,6 +151,27 @@ class Email:
 
 
 @dataclass(frozen=True)
+class Remote:
+    """A [[sharepoint]] table: one folder of a document library that `sync` pulls from."""
+
+    name: str
+    site: str
+    library: str
+    folder: str
+    pattern: str
+    download_to: Path
+    processed_folder: str
+    tenant_id: str
+    client_id: str
+    certificate: Path | None
+    secret: str | None = field(repr=False)
+    authority_host: str = PUBLIC_AUTHORITY
+    graph_endpoint: str = PUBLIC_GRAPH
+    timeout: float = 60.0
+    max_retry_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     config_path: Path
@@ -110,6 +187,8 @@ class Settings:
     ping_url: Optional[str] = None
     ping_timeout: float = 10.0
     max_ingest_age_hours: Optional[float] = None
+    remotes: tuple[Remote, ...] = ()
+    max_sync_age_hours: float = 6.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def source(self, name: str) -> Source:
@@ -118,6 +197,14 @@ class Settings:
                 return s
         known = ", ".join(s.name for s in self.sources) or "none"
         raise ConfigError(f"no source named {name!r} in {self.config_path} (known: {known})")
+
+    def remote(self, name: str) -> Remote:
+        for r in self.remotes:
+            if r.name == name:
+                return r
+        known = ", ".join(r.name for r in self.remotes) or "none"
+        raise ConfigError(f"--remote {name}: no [[sharepoint]] table named {name!r} in {self.config_path} "
+                          f"(known: {known})")
 
 
 def resolve_home(home: Optional[str | Path]) -> Path:
@@ -250,7 +337,8 @@ class _Parser:
         return path if path.is_absolute() else self.home / path
 
     def settings(self, data: Mapping[str, Any]) -> Settings:
-        top = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor"}
+        top = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor",
+               "sharepoint"}
         self.unknown_keys(data, top, "")
         timezone = self.zone(data.get("timezone", "UTC"), "timezone")
 
@@ -291,7 +379,8 @@ class _Parser:
         slots = tuple(sorted(set(slots)))
 
         email = self.email(data)
-        monitor = self.table(data, "monitor", {"ping_url", "ping_timeout", "max_ingest_age_hours"}, "monitor")
+        monitor = self.table(data, "monitor", {"ping_url", "ping_timeout", "max_ingest_age_hours",
+                                               "max_sync_age_hours"}, "monitor")
         ping_url = self.typed(monitor, "ping_url", str, None, "monitor.ping_url")
         if ping_url is not None and not re.match(r"https?://[^\s/]+", ping_url):
             self.problem("monitor.ping_url", f"{ping_url!r} is not an http(s) URL")
@@ -299,6 +388,10 @@ class _Parser:
         max_age = self.typed(monitor, "max_ingest_age_hours", (int, float), None, "monitor.max_ingest_age_hours")
         if max_age is not None and max_age <= 0:
             self.problem("monitor.max_ingest_age_hours", "must be more than 0")
+        max_sync_age = self.typed(monitor, "max_sync_age_hours", (int, float), 6, "monitor.max_sync_age_hours")
+        if max_sync_age <= 0:
+            self.problem("monitor.max_sync_age_hours", "must be more than 0")
+        remotes = self.remotes(data.get("sharepoint", []))
 
         if self.problems:
             raise ConfigError("configuration is not valid:\n" + "\n".join(self.problems))
@@ -317,6 +410,8 @@ class _Parser:
             ping_url=ping_url.rstrip("/") if ping_url else None,
             ping_timeout=ping_timeout,
             max_ingest_age_hours=float(max_age) if max_age is not None else None,
+            remotes=tuple(remotes),
+            max_sync_age_hours=float(max_sync_age),
             env=dict(self.env),
         )
 
@@ -414,16 +509,17 @@ class _Parser:
         return result
 
     def reports(self, raw: Any, sources: Mapping[str, Source]) -> list[Report]:
-        allowed = {"name", "source", "group_by", "measures"}
+        allowed = {"name", "source", "group_by", "measures", "title", "chart", "total", "decimals", "limits"}
         result: list[Report] = []
         seen: set[str] = set()
         for i, item in self.entries(raw, "reports", allowed):
             where = f"reports[{i}]"
             name = item.get("name")
             if (not isinstance(name, str) or not name.strip() or len(name) > 24
-                    or SHEET_FORBIDDEN & set(name) or name.startswith("'") or name.casefold() == "about"):
+                    or SHEET_FORBIDDEN & set(name) or name.startswith("'")
+                    or name.casefold() in ("about", "summary")):
                 self.problem(f"{where}.name", f"{name!r} must be a sheet name of 1 to 24 characters, none of "
-                             "[]:*?/\\ (the daily workbook adds ' by hour'), and not 'About'")
+                             "[]:*?/\\ (the daily workbook adds ' by hour'), and not 'About' or 'Summary'")
                 name = f"report{i}"
             elif name.casefold() in seen:
                 self.problem(f"{where}.name", f"{name!r} is used by two reports")
@@ -439,32 +535,89 @@ class _Parser:
                 for column in group_by:
                     if column not in source.columns:
                         self.problem(f"{where}.group_by", f"{column!r} is not a column of source {source.name!r}")
-            measures_raw = self.typed(item, "measures", dict, {}, f"{where}.measures")
-            if not measures_raw:
-                self.problem(f"{where}.measures", "needs at least one measure, such as readings = \"count\"")
-            measures: list[Measure] = []
-            for label, spec in measures_raw.items():
-                mwhere = f"{where}.measures.{label}"
-                if label in group_by:
-                    self.problem(mwhere, "a measure label must differ from the group_by columns")
-                if not isinstance(spec, str):
-                    self.problem(mwhere, "must be \"count\" or \"count|sum|avg|min|max:column\"")
-                    continue
-                func, _, column = spec.partition(":")
-                if func not in MEASURE_FUNCS or (func != "count" and not column):
-                    self.problem(mwhere, f"{spec!r} must be \"count\" or \"count|sum|avg|min|max:column\"")
-                    continue
-                if column and source:
-                    if column not in source.columns:
-                        self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
-                        continue
-                    if func in ("sum", "avg") and source.type_of(column) == "text":
-                        self.problem(mwhere, f"{func} needs a number column; declare it in "
-                                     f"sources.{source.name}.types as \"real\" or \"integer\"")
-                measures.append(Measure(label=label, func=func, column=column or None))
-            result.append(Report(name=name, source=source_name if source else "",
-                                 group_by=group_by, measures=tuple(measures)))
+            measures = self.measures(item, where, source, group_by)
+            result.append(Report(name=name, source=source_name if source else "", group_by=group_by,
+                                 measures=tuple(measures), **self.report_reading(item, where, measures)))
         return result
+
+    def measures(self, item: Mapping[str, Any], where: str, source: Optional[Source],
+                 group_by: tuple[str, ...]) -> list[Measure]:
+        measures_raw = self.typed(item, "measures", dict, {}, f"{where}.measures")
+        if not measures_raw:
+            self.problem(f"{where}.measures", "needs at least one measure, such as readings = \"count\"")
+        measures: list[Measure] = []
+        for label, spec in measures_raw.items():
+            mwhere = f"{where}.measures.{label}"
+            if label in group_by:
+                self.problem(mwhere, "a measure label must differ from the group_by columns")
+            if not label.strip() or any(ord(c) < 32 for c in label):
+                self.problem(mwhere, "a measure label needs a visible character and no control characters")
+            if not isinstance(spec, str):
+                self.problem(mwhere, "must be \"count\" or \"count|sum|avg|min|max:column\"")
+                continue
+            func, _, column = spec.partition(":")
+            if func not in MEASURE_FUNCS or (func != "count" and not column):
+                self.problem(mwhere, f"{spec!r} must be \"count\" or \"count|sum|avg|min|max:column\"")
+                continue
+            if column and source:
+                if column not in source.columns:
+                    self.problem(mwhere, f"{column!r} is not a column of source {source.name!r}")
+                    continue
+                if func in ("sum", "avg") and source.type_of(column) == "text":
+                    self.problem(mwhere, f"{func} needs a number column; declare it in "
+                                 f"sources.{source.name}.types as \"real\" or \"integer\"")
+            measures.append(Measure(label=label, func=func, column=column or None))
+        return measures
+
+    def report_reading(self, item: Mapping[str, Any], where: str, measures: list[Measure]) -> dict[str, Any]:
+        """How a report wants to be read: title, chart, total, decimals, limits."""
+        labels = [m.label for m in measures]
+        known = f"(measures: {', '.join(labels) or 'none'})"
+        title = self.typed(item, "title", str, "", f"{where}.title").strip()
+        if len(title) > 120 or any(ord(c) < 32 for c in title):
+            self.problem(f"{where}.title", "must be one line of at most 120 characters")
+        chart: Optional[str] = ""
+        if "chart" in item:
+            raw = item["chart"]
+            if raw is False:
+                chart = None
+            elif isinstance(raw, str) and raw in labels:
+                chart = raw
+            else:
+                self.problem(f"{where}.chart", f"{raw!r} must be a measure label or false {known}")
+        total = self.typed(item, "total", bool, True, f"{where}.total")
+        decimals: Optional[int] = None
+        per_measure: dict[str, int] = {}
+        raw_decimals = item.get("decimals")
+        if isinstance(raw_decimals, dict):  # [reports.decimals]: per measure label
+            for label, value in raw_decimals.items():
+                if label not in labels:
+                    self.problem(f"{where}.decimals.{label}", f"is not a measure label {known}")
+                elif self._decimals(value, f"{where}.decimals.{label}"):
+                    per_measure[label] = value
+        elif raw_decimals is not None and self._decimals(raw_decimals, f"{where}.decimals"):
+            decimals = raw_decimals
+        limits: dict[str, Limit] = {}
+        for label, spec in self.typed(item, "limits", dict, {}, f"{where}.limits").items():
+            lwhere = f"{where}.limits.{label}"
+            if label not in labels:
+                self.problem(lwhere, f"is not a measure label {known}")
+                continue
+            if not isinstance(spec, dict) or not spec or set(spec) - {"below", "above"}:
+                self.problem(lwhere, "must be a table such as { below = 10.0, above = 80.0 }")
+                continue
+            bounds = {k: self.typed(spec, k, (int, float), None, f"{lwhere}.{k}") for k in ("below", "above")}
+            if None not in bounds.values() and bounds["below"] >= bounds["above"]:
+                self.problem(lwhere, f"below ({bounds['below']}) must be less than above ({bounds['above']})")
+            limits[label] = Limit(**{k: float(v) for k, v in bounds.items() if v is not None})
+        return {"title": title, "chart": chart, "total": total, "decimals": decimals,
+                "measure_decimals": per_measure, "limits": limits}
+
+    def _decimals(self, value: Any, where: str) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+            self.problem(where, f"{value!r} must be a whole number of decimals from 0 to 6")
+            return False
+        return True
 
     def email(self, data: Mapping[str, Any]) -> Optional[Email]:
         allowed = {"enabled", "host", "port", "security", "ca_file", "username", "sender", "hourly_to",
@@ -500,12 +653,12 @@ class _Parser:
                          "list at least one address")
         if not 0 < port < 65536:
             self.problem("email.port", f"{port} is not a TCP port (1-65535)")
-        subject = self.typed(raw, "subject", str, "{kind} report {window} ({zone})", "email.subject")
+        subject = self.typed(raw, "subject", str, "{title}: {kind} report {window} ({zone})", "email.subject")
         try:
-            subject.format(kind="Hourly", window="", zone="", file="")
+            subject.format(kind="Hourly", window="", zone="", file="", title="")
         except (KeyError, IndexError, ValueError) as exc:
-            self.problem("email.subject", f"{subject!r}: bad placeholder {exc}; use {{kind}}, {{window}}, "
-                         "{zone} and {file}")
+            self.problem("email.subject", f"{subject!r}: bad placeholder {exc}; use {{title}}, {{kind}}, "
+                         "{window}, {zone} and {file}")
         ca_file = self.typed(raw, "ca_file", str, None, "email.ca_file")
         ca_path = self.path(ca_file) if ca_file else None
         if ca_path is not None and enabled and not ca_path.is_file():
@@ -518,6 +671,69 @@ class _Parser:
             subject=subject,
             timeout=float(self.typed(raw, "timeout", (int, float), 30, "email.timeout")),
         )
+
+
+    def remotes(self, raw: Any) -> list[Remote]:
+        allowed = {"name", "site", "library", "folder", "pattern", "download_to", "processed_folder", "tenant_id",
+                   "client_id", "certificate", "authority_host", "graph_endpoint", "timeout", "max_retry_seconds"}
+        result: list[Remote] = []
+        seen: set[str] = set()
+        for i, item in self.entries(raw, "sharepoint", allowed | {"secret", "client_secret"}):
+            for secret_key in ("secret", "client_secret"):
+                if secret_key in item:
+                    self.problems = [p for p in self.problems if f"sharepoint[{i}].{secret_key}: unknown key" not in p]
+                    self.problem(f"sharepoint[{i}].{secret_key}", "secrets never go in settings.toml; set "
+                                 f"{SHAREPOINT_SECRET_ENV} in the environment or in .env in the home folder, "
+                                 "or use certificate = \"config/….pem\"")
+            name = item.get("name")
+            where = f"sharepoint[{i}]"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.problem(f"{where}.name", f"{name!r} must match [a-z][a-z0-9_]{{0,30}}")
+                name = f"remote{i}"
+            elif name in seen:
+                self.problem(f"{where}.name", f"{name!r} is used by two [[sharepoint]] tables")
+            seen.add(name)
+            where = f"sharepoint.{name}"
+            text = {key: self.typed(item, key, str, "", f"{where}.{key}") for key in
+                    ("site", "library", "folder", "download_to", "processed_folder", "tenant_id", "client_id")}
+            for key in ("site", "library", "download_to", "processed_folder", "tenant_id", "client_id"):
+                if not text[key].strip():
+                    self.problem(f"{where}.{key}", "is required (see docs/sharepoint.md)")
+            site = text["site"]
+            if site and not re.match(r"https://[^\s/]+(/\S*)?\Z", site):
+                self.problem(f"{where}.site", f"{site!r} must be the site's https URL, such as "
+                             "\"https://contoso.sharepoint.com/sites/Operations\"")
+            folder = text["folder"].strip("/")
+            processed = text["processed_folder"].strip("/")
+            if processed and processed == folder:
+                self.problem(f"{where}.processed_folder", "must differ from folder: files are moved there once "
+                             "downloaded, so that the next sync does not see them again")
+            pattern = self.typed(item, "pattern", str, "*.csv", f"{where}.pattern")
+            if not pattern or "/" in pattern:
+                self.problem(f"{where}.pattern", f"{pattern!r} must be a file name pattern such as \"*.csv\"")
+            hosts = {}
+            for key, default in (("authority_host", PUBLIC_AUTHORITY), ("graph_endpoint", PUBLIC_GRAPH)):
+                hosts[key] = self.typed(item, key, str, default, f"{where}.{key}").rstrip("/")
+                if not re.match(r"https://[^\s/]+\Z", hosts[key]):
+                    self.problem(f"{where}.{key}", f"{hosts[key]!r} must be an https URL without a path, such as "
+                                 f"\"{default}\"")
+            certificate = self.typed(item, "certificate", str, None, f"{where}.certificate")
+            timeout = float(self.typed(item, "timeout", (int, float), 60, f"{where}.timeout"))
+            max_retry = float(self.typed(item, "max_retry_seconds", (int, float), 300, f"{where}.max_retry_seconds"))
+            if timeout <= 0:
+                self.problem(f"{where}.timeout", "must be more than 0 seconds")
+            if max_retry < 0:
+                self.problem(f"{where}.max_retry_seconds", "must be 0 or more")
+            result.append(Remote(
+                name=name, site=site.rstrip("/"), library=text["library"], folder=folder,
+                pattern=pattern or "*.csv", download_to=self.path(text["download_to"] or "."),
+                processed_folder=processed, tenant_id=text["tenant_id"], client_id=text["client_id"],
+                certificate=self.path(certificate) if certificate else None,
+                secret=self.env.get(SHAREPOINT_SECRET_ENV) or None,
+                authority_host=hosts["authority_host"], graph_endpoint=hosts["graph_endpoint"],
+                timeout=timeout, max_retry_seconds=max_retry,
+            ))
+        return result
 
 
 @functools.lru_cache(maxsize=1)

@@ -176,9 +176,9 @@ def absorb(conn: sqlite3.Connection, names: set[str]) -> int:
             return 0
         found = _touched(conn, after, names)
         conn.executemany(
-            "INSERT INTO workbook_freshness (workbook_id, stale_change, stale_cause, stale_since) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (workbook_id) DO UPDATE SET stale_change = excluded.stale_change, "
-            "stale_cause = excluded.stale_cause, stale_since = excluded.stale_since "
+            "INSERT INTO workbook_freshness (workbook_id, stale_change, stale_cause, stale_since, corrected) "
+            "VALUES (?, ?, ?, ?, 1) ON CONFLICT (workbook_id) DO UPDATE SET stale_change = excluded.stale_change, "
+            "stale_cause = excluded.stale_cause, stale_since = excluded.stale_since, corrected = 1 "
             "WHERE workbook_freshness.stale_change IS NULL",
             [(book, change, cause, since) for book, (_, change, cause, since) in found.items()])
         conn.execute("UPDATE change_cursor SET absorbed = ?", (newest,))
@@ -205,6 +205,15 @@ def legacy_marks(conn: sqlite3.Connection) -> tuple[Optional[int], Optional[str]
         return None, None
     row = conn.execute("SELECT legacy_data_mark, legacy_change_mark FROM change_cursor").fetchone()
     return row[0], row[1] or ""
+
+
+def corrected(conn: sqlite3.Connection, kind: str, start: int, end: int) -> bool:
+    """Whether a change touched this window after its first workbook was written (sticky). Reads only."""
+    if not enabled(conn):
+        return False
+    row = conn.execute("SELECT f.corrected FROM workbooks w JOIN workbook_freshness f ON f.workbook_id = w.id "
+                       "WHERE w.kind = ? AND w.window_start = ? AND w.window_end = ?", (kind, start, end)).fetchone()
+    return bool(row and row[0])
 
 
 def latest_change(conn: sqlite3.Connection) -> Optional[str]:

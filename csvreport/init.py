@@ -43,12 +43,18 @@ types     = { value = "real" }               # text (default), integer, real
 
 [[reports]]
 name     = "sensor_summary"      # the sheet name
+# title  = "Sensor summary"      # on the Summary sheet, printed pages and mail subjects; default: name
 source   = "sensors"
 group_by = ["site", "metric"]
-[reports.measures]               # label = "count", or "count|sum|avg|min|max:column"
-readings  = "count"
-value_avg = "avg:value"
-value_max = "max:value"
+# chart  = "Average"             # the measure charted by hour; default: the first that is not a count
+# total  = false                 # no Total row, for groups whose units differ
+# decimals = 1                   # fixed decimals of sum/avg/min/max; or a [reports.decimals] table per label
+[reports.measures]               # label = "count", or "count|sum|avg|min|max:column"; labels are headers
+"Readings" = "count"
+"Average"  = "avg:value"
+"Highest"  = "max:value"
+# [reports.limits]               # values outside are highlighted and counted on the Summary
+# "Highest" = { above = 80.0 }
 
 [hourly]
 catch_up_hours = 24              # how far back a plain `csvreport hourly` fills gaps
@@ -59,12 +65,23 @@ slots = ["06:00", "12:00", "18:00", "24:00"]
 # [monitor]
 # ping_url = "https://hc-ping.com/your-check-uuid"   # dead-man's switch: /start, success, /fail
 # max_ingest_age_hours = 6       # status --check: a source with no new file for this long
+# max_sync_age_hours = 6         # status --check: a [[sharepoint]] remote not synced for this long
 
 # [email]                        # the password only from CSVREPORT_SMTP_PASSWORD (.env or environment)
 # host = "smtp.example.com"
 # sender = "reports@example.com"
 # hourly_to = ["ops@example.com"]
 # daily_to = ["ops@example.com"]
+
+# [[sharepoint]]                 # `csvreport sync` / `ingest --sync`: pull exports from SharePoint (docs/sharepoint.md)
+# name = "plant_exports"         # the client secret only from CSVREPORT_SHAREPOINT_SECRET (.env or environment)
+# site = "https://contoso.sharepoint.com/sites/Operations"
+# library = "Documents"
+# folder = "Exports/Sensors"
+# download_to = "inbox/sensors"
+# processed_folder = "Exports/Sensors/Processed"
+# tenant_id = "00000000-0000-0000-0000-000000000000"
+# client_id = "00000000-0000-0000-0000-000000000000"
 '''
 
 

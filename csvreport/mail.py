@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from csvreport import db, log
-from csvreport.config import SMTP_PASSWORD_ENV, Email, Settings
+from csvreport.config import SMTP_PASSWORD_ENV, Email, Settings, title_of
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
 from csvreport.timeconv import epoch_to_local
@@ -74,19 +74,23 @@ def window_label(start_utc: int, end_utc: int, zone: str) -> str:
     return label
 
 
-def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str, correction: bool) -> str:
-    subject = email.subject.format(kind=kind.capitalize(), window=window, zone=zone, file=file_name)
+def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str, correction: bool,
+                title: str = "") -> str:
+    subject = email.subject.format(kind=kind.capitalize(), window=window, zone=zone, file=file_name, title=title)
     return (CORRECTION_PREFIX + subject) if correction else subject
 
 
 def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, start_utc: int, end_utc: int,
-          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True) -> Optional[int]:
+          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True,
+          sha256: Optional[str] = None) -> Optional[int]:
     """Record a written workbook for delivery; returns the row id, or None when it is not to be mailed.
 
-    A correction is a rewritten workbook of which an earlier version reached its recipients;
-    an earlier version still unsent is superseded: only the newest is ever mailed. With
-    `again=False` (a lost file written again from the same rows) a workbook already sent or
-    queued is not mailed a second time.
+    The checksum decides: workbooks are byte-identical when written again from the same
+    rows, so a rewrite whose sha256 equals the one sent (a lost file written again) is not
+    mailed a second time, and a rewrite that differs from what reached the recipients is a
+    correction. An earlier version still unsent is superseded: only the newest is ever
+    mailed. Without a checksum, `rewritten` and `again=False` (nothing sent or queued twice)
+    decide as before.
     """
     if not enabled(settings) or kind not in KINDS:
         return None
@@ -97,15 +101,18 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
     now = db.utcnow()
     label = window_label(start_utc, end_utc, settings.timezone)
     with db.transaction(conn):
-        was_sent = conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status = 'sent' LIMIT 1",
-                                (str(path),)).fetchone() is not None
+        sent = [row[0] for row in conn.execute(
+            "SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' ORDER BY id", (str(path),))]
+        if sha256 is not None and sent and sent[-1] == sha256:
+            return None  # the recipients have exactly this file
         if not again and conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status IN ('sent', 'unsent') "
                                       "LIMIT 1", (str(path),)).fetchone():
             return None
-        correction = bool(rewritten and was_sent)
+        correction = bool(sent) and (sha256 is not None or rewritten)
         conn.execute("UPDATE email_delivery SET status = 'superseded' WHERE path = ? AND status = 'unsent'",
                      (str(path),))
-        subject = subject_for(email, kind, label, settings.timezone, path.name, correction)
+        subject = subject_for(email, kind, label, settings.timezone, path.name, correction,
+                              title_of(settings.reports))
         body = _body(settings, conn, kind, path, start_utc, end_utc, label, correction)
         row_id = conn.execute(
             "INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
@@ -308,10 +315,10 @@ def _body(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
           label: str, correction: bool) -> str:
     start_utc_text = datetime.fromtimestamp(start_utc, timezone.utc).strftime("%Y-%m-%d %H:%M")
     end_utc_text = datetime.fromtimestamp(end_utc, timezone.utc).strftime("%Y-%m-%d %H:%M")
-    lines = [f"{kind.capitalize()} report for {label} ({settings.timezone}).", ""]
+    lines = [f"{title_of(settings.reports)}: {kind} report for {label} ({settings.timezone}).", ""]
     if correction:
         lines += ["This is a correction: rows for this window arrived after the earlier workbook was sent.",
-                  "It replaces that workbook.", ""]
+                  "It replaces that workbook; its Summary sheet says Correction.", ""]
     lines.append(f"Window: {label} {settings.timezone} ({start_utc_text} to {end_utc_text} UTC)")
     for name, rows, files in _window_counts(settings, conn, start_utc, end_utc):
         lines.append(f"Rows: {rows:,} from {files:,} files (source {name})")

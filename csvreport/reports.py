@@ -26,15 +26,15 @@ from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 from csvreport import db, freshness, log
-from csvreport.aggregate import (Window, aggregate, day_window, hour_totals, hours_of_day, hours_between, local_text,
-                                 parse_hour, report_sources, source_summary)
+from csvreport.aggregate import (MAX_LINES, Window, aggregate, day_before, day_window, hour_totals, hours_between,
+                                 hours_of_day, local_text, overall_only, parse_hour, report_sources, source_summary)
 from csvreport.config import SLOT_RE, Settings
 from csvreport.errors import ConfigError
 from csvreport.runs import Run
 
 KINDS = ("hourly", "daily")
 # Bump when the layout of the workbooks changes: windows still in the catch-up range are rewritten.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,9 @@ def day_request(settings: Settings, day_text: Optional[str], until: Optional[str
 
 def layout_fingerprint(settings: Settings) -> str:
     """What the workbooks' layout depends on: the zone and the [[reports]] entries."""
-    reports = [[r.name, r.source, list(r.group_by), [[m.label, m.func, m.column] for m in r.measures]]
-               for r in settings.reports]
+    reports = [[r.name, r.source, list(r.group_by), [[m.label, m.func, m.column] for m in r.measures], r.title,
+                r.chart, r.total, r.decimals, sorted(r.measure_decimals.items()),
+                sorted((k, v.below, v.above) for k, v in r.limits.items())] for r in settings.reports]
     text = json.dumps([LAYOUT_VERSION, settings.timezone, sorted(s.name for s in settings.sources), reports])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -182,7 +183,8 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
                 (last_change is None or changed_at <= last_change)
             if not (new or changed):
                 continue  # seen already when the workbook was written
-            if new and not changed and status == "loaded" and not _has_rows_in(conn, source, ident, rec):
+            if new and not changed and status == "loaded" and \
+                    not _has_rows_in(conn, source, ident, rec.start, rec.end):
                 continue  # its span covers the window, but none of its rows fall inside it
             if changed and not new:
                 why.append(f"ingestion {ident} {status}")
@@ -193,11 +195,11 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
     return result
 
 
-def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, rec: Record) -> bool:
+def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, start: int, end: int) -> bool:
     if not db.has_table(conn, source):
         return False
     return conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? AND _ingestion_id = ? LIMIT 1",
-                        (rec.start, rec.end, ingestion_id)).fetchone() is not None
+                        (start, end, ingestion_id)).fetchone() is not None
 
 
 def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
@@ -344,6 +346,32 @@ def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
     freshness.absorb(conn, {s.name for s in settings.sources})
 
 
+def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: Window) -> bool:
+    """Whether this window's data changed after its first workbook was written: its Summary says Correction.
+
+    Decided from the database alone (the first writing time and the loads touching the
+    window), so writing the window again from the same rows gives the same bytes.
+    """
+    first = conn.execute("SELECT first_written_at FROM workbooks WHERE kind = ? AND window_start = ? AND "
+                         "window_end = ?", (kind, window.start, window.end)).fetchone()
+    if first is None:
+        return False
+    if freshness.corrected(conn, kind, window.start, window.end):
+        return True  # any change since migration 0006, a keyed row moved out of the window included
+    names = {s.name for s in settings.sources}
+    loads = conn.execute(
+        "SELECT id, source, status, finished_at, changed_at FROM ingestion_log WHERE min_ts IS NOT NULL AND "
+        "min_ts < ? AND max_ts >= ? AND (finished_at > ?3 OR changed_at > ?3)", (window.end, window.start, first[0]))
+    for ident, source, status, finished_at, changed_at in loads:
+        if source not in names:
+            continue
+        if (changed_at or "") > first[0]:
+            return True  # superseded, purged or replayed after the first workbook
+        if status == "loaded" and _has_rows_in(conn, source, ident, window.start, window.end):
+            return True  # a late file with rows inside the window
+    return False
+
+
 def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) -> Written:
     """Aggregate, write the workbook atomically, record it: every workbook passes here."""
     from csvreport import archive, mail, workbook
@@ -355,12 +383,19 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
     change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
     sources = {s.name: s for s in settings.sources}
     tables = [aggregate(conn, r, sources[r.source], job.window) for r in settings.reports]
-    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour))
+    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour,
+                                                  per_group=len(t.rows) <= MAX_LINES))
                for t in tables] if job.kind == "daily" else []
+    # The same window a day earlier, for the Summary's comparison: one query per report over its time index,
+    # without GROUP BY unless the Summary lists the groups (a report without a total).
+    earlier = day_before(job.window)
+    previous = [aggregate(conn, r if not r.total else overall_only(r), sources[r.source], earlier) if earlier
+                else None for r in settings.reports]
     summaries = [source_summary(conn, s, job.window) for s in report_sources(settings)]
-    written_at = datetime.now(timezone.utc)
-    content = workbook.Content(job.kind, job.window, written_at, summaries, tables, by_hour)
+    content = workbook.Content(job.kind, job.window, summaries, tables, by_hour, previous, earlier,
+                               correction=corrected(conn, settings, job.kind, job.window))
     saved = workbook.save(job.path, content)
+    written_at = datetime.now(timezone.utc)
     rows = sum(s.rows for s in summaries)
     files = sum(s.files for s in summaries)
     stamp = written_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -389,5 +424,5 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
              rows=rows, reason=job.reason)
     # Queued for email here, sent by _mailed; a repaired file (same data) is not mailed a second time.
     mail.queue(settings, conn, job.kind, saved.path, job.window.start, job.window.end, rewritten=before is not None,
-               run_id=run.id, again=job.reason in ("new", "stale", "layout", "requested"))
+               run_id=run.id, sha256=saved.sha256)
     return Written(job.kind, saved.path, job.window, before is not None, job.reason, saved.sha256, rows, record_id)

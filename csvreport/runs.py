@@ -19,7 +19,7 @@ from csvreport.errors import CsvReportError, LockHeld
 from csvreport.lock import exclusive
 
 COUNTERS = ("files_seen", "files_loaded", "files_skipped", "files_quarantined", "rows_loaded",
-            "rows_rejected", "rows_quarantined", "workbooks_written")
+            "rows_rejected", "rows_quarantined", "workbooks_written", "files_marked")
 SKIPPED_ROW_WAIT_MS = 15000
 INTERRUPTED = "interrupted: the process ended before finishing (killed, or the machine stopped)"
 
@@ -127,7 +127,8 @@ def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any],
 
 
 @contextmanager
-def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tuple[sqlite3.Connection, Run]]:
+def dry_run(settings: Settings, command: str, wait: float = 0.0,
+            summary: bool = True) -> Iterator[tuple[sqlite3.Connection, Run]]:
     """Lock and database as for a real run, but nothing recorded: the caller rolls back its work.
 
     A dry run writes nothing at all: without a database it works on an empty one in memory
@@ -149,6 +150,8 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tup
                 yield conn, run
             finally:
                 conn.close()
+    if not summary:  # the command says what it would have done itself
+        return
     c = run.counts
     log.info(command, f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
              f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "

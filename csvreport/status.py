@@ -54,6 +54,7 @@ def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
         "workbooks": {kind: None for kind in WORKBOOK_KINDS},
         "due_workbooks": None,
         "unsent_workbooks": None,
+        "remotes": [],
         "problems": [],
     }
     conn = _open(settings, facts["database"])
@@ -65,10 +66,11 @@ def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
             facts["due_workbooks"] = _due_workbooks(conn, settings, now)
             facts["unsent_workbooks"] = _unsent(conn, now)
         facts["sources"] = _sources(conn, settings)
+        facts["remotes"] = remote_facts(conn, settings)
     finally:
         if conn is not None:
             conn.close()
-    facts["problems"] = problems(facts, settings, now)
+    facts["problems"] = problems(facts, settings, now) + remote_problems(facts["remotes"], settings, now)
     return facts
 
 
@@ -205,7 +207,7 @@ def _commands(conn: sqlite3.Connection) -> list[str]:
 
 RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at", "status", "files_seen",
                "files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "rows_rejected",
-               "rows_quarantined", "workbooks_written", "rows_deleted", "error")
+               "rows_quarantined", "workbooks_written", "rows_deleted", "files_marked", "error")
 
 
 def _runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -385,6 +387,10 @@ def to_text(facts: dict[str, Any]) -> str:
     lines.extend("  " + "  ".join(row) for row in _workbook_rows(facts))
     if facts["unsent_workbooks"] is not None:
         lines.append(f"  unsent: {len(facts['unsent_workbooks'])}")
+    if facts["remotes"]:
+        lines.append("")
+        lines.append("sharepoint remotes")
+        lines.extend("  " + "  ".join(row) for row in remote_rows(facts["remotes"]))
     lines.append("")
     lines.append(_problems_title(facts))
     lines.extend(f"  - {p}" for p in facts["problems"])
@@ -467,6 +473,14 @@ def print_table(facts: dict[str, Any]) -> None:
     for row in _workbook_rows(facts):
         books.add_row(*row)
     console.print(books)
+    if facts["remotes"]:
+        remotes = Table("remote", "last sync", "last success", "last run", "not yet marked", "error",
+                        title="sharepoint remotes")
+        for remote, row in zip(facts["remotes"], remote_rows(facts["remotes"])):
+            remotes.add_row(row[0], remote["last_attempt_at"] or "never", remote["last_success_at"] or "never",
+                            row[3], str(remote["files_unmarked"]), row[5],
+                            style=None if remote["last_status"] == "ok" else "yellow")
+        console.print(remotes)
     if facts["problems"]:
         console.print(f"[bold red]{_problems_title(facts)}[/]")
         for problem in facts["problems"]:
@@ -520,6 +534,7 @@ def to_prometheus(facts: dict[str, Any]) -> str:
         metric("due_workbooks", "Workbooks that are due and missing or stale.", [({}, len(facts["due_workbooks"]))])
     if facts["unsent_workbooks"] is not None:
         metric("unsent_workbooks", "Workbooks whose email has not gone out.", [({}, len(facts["unsent_workbooks"]))])
+    out.extend(remote_metrics(facts["remotes"]))
     metric("problems", "Problems status --check reports (0 when all is well).", [({}, len(facts["problems"]))])
     metric("status_generated_timestamp_seconds", "When these figures were taken (Unix time).",
            [({}, _epoch(facts["generated_at"]))])
@@ -536,3 +551,90 @@ def _number(value: float) -> str:
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
         return str(int(value))
     return repr(float(value))
+
+
+# ---------------------------------------------------------------------------------------------
+# SharePoint remotes (csvreport sync): facts, problems and renderings, kept together
+
+
+def remote_facts(conn: sqlite3.Connection | None, settings: Settings) -> list[dict[str, Any]]:
+    """Per [[sharepoint]] remote: its last sync attempt and success, and files downloaded but not yet marked."""
+    recorded: dict[str, dict[str, Any]] = {}
+    unmarked: dict[str, int] = {}
+    if conn is not None and db.has_table(conn, "sharepoint_remotes"):
+        columns = ("name", "last_attempt_at", "last_status", "last_error", "last_success_at", "files_seen",
+                   "files_downloaded", "files_marked")
+        for row in conn.execute(f"SELECT {', '.join(columns)} FROM sharepoint_remotes"):
+            recorded[row[0]] = dict(zip(columns, row))
+        unmarked = dict(conn.execute("SELECT remote, count(*) FROM sharepoint_items WHERE state IN "
+                                     "('placing', 'downloaded') GROUP BY remote").fetchall())
+    result = []
+    for remote in settings.remotes:
+        known = recorded.get(remote.name, {})
+        result.append({
+            "name": remote.name,
+            "site": remote.site,
+            "library": remote.library,
+            "folder": remote.folder,
+            "download_to": str(remote.download_to),
+            "last_attempt_at": known.get("last_attempt_at"),
+            "last_status": known.get("last_status"),
+            "last_error": known.get("last_error"),
+            "last_success_at": known.get("last_success_at"),
+            "files_seen": known.get("files_seen", 0),
+            "files_downloaded": known.get("files_downloaded", 0),
+            "files_marked": known.get("files_marked", 0),
+            "files_unmarked": unmarked.get(remote.name, 0),
+        })
+    return result
+
+
+def remote_problems(remotes: list[dict[str, Any]], settings: Settings, now: float) -> list[str]:
+    """A remote that has not synced successfully within [monitor] max_sync_age_hours (default 6)."""
+    found = []
+    limit = settings.max_sync_age_hours
+    for remote in remotes:
+        last = _epoch(remote["last_success_at"])
+        why = f" (last attempt {remote['last_attempt_at']}: {remote['last_status']}: {remote['last_error']})" \
+            if remote["last_attempt_at"] and remote["last_status"] != "ok" else ""
+        if last is None:
+            found.append(f"SharePoint remote {remote['name']} has never synced successfully{why}; run "
+                         f"`csvreport sync --remote {remote['name']}` and see docs/sharepoint.md")
+        elif now - last > limit * 3600:
+            found.append(f"SharePoint remote {remote['name']} has not synced successfully since "
+                         f"{remote['last_success_at']} ([monitor] max_sync_age_hours = {limit:g}){why}; check that "
+                         "cron runs `csvreport ingest --sync` or `csvreport sync`, and see docs/sharepoint.md")
+    return found
+
+
+def remote_rows(remotes: list[dict[str, Any]]) -> list[list[str]]:
+    return [[r["name"], f"last sync {r['last_attempt_at'] or 'never'}",
+             f"last success {r['last_success_at'] or 'never'}",
+             (f"{r['last_status'] or '-'}: {r['files_seen']} seen, {r['files_downloaded']} downloaded, "
+              f"{r['files_marked']} marked"),
+             f"{r['files_unmarked']} not yet marked", (r["last_error"] or "")[:120]] for r in remotes]
+
+
+def remote_metrics(remotes: list[dict[str, Any]]) -> list[str]:
+    """Prometheus lines for the remotes, in the same shape as the other metrics."""
+    if not remotes:
+        return []
+    out = []
+    series = (
+        ("sharepoint_up", "1 when the last sync of the remote reached SharePoint and finished without a warning.",
+         [(r["name"], int(r["last_status"] == "ok")) for r in remotes]),
+        ("sharepoint_last_success_timestamp_seconds", "When the remote last synced successfully (Unix time).",
+         [(r["name"], _epoch(r["last_success_at"])) for r in remotes if r["last_success_at"]]),
+        ("sharepoint_last_attempt_timestamp_seconds", "When a sync of the remote was last tried (Unix time).",
+         [(r["name"], _epoch(r["last_attempt_at"])) for r in remotes if r["last_attempt_at"]]),
+        ("sharepoint_files_downloaded", "Files the last sync of the remote downloaded.",
+         [(r["name"], r["files_downloaded"]) for r in remotes]),
+        ("sharepoint_files_unmarked", "Files downloaded but not yet marked processed in SharePoint.",
+         [(r["name"], r["files_unmarked"]) for r in remotes]),
+    )
+    for name, help_text, samples in series:
+        out.append(f"# HELP csvreport_{name} {help_text}")
+        out.append(f"# TYPE csvreport_{name} gauge")
+        out.extend(f'csvreport_{name}{{remote="{_escape(remote)}"}} {_number(value)}' for remote, value in samples
+                   if value is not None)
+    return out

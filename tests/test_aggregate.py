@@ -126,8 +126,8 @@ def test_ungrouped_report_and_hour_totals(loaded):
     table = aggregate(conn, report, source, day_window("Europe/Berlin", date(2026, 6, 15), "24:00"))
     assert table.rows == ((7, 1000.0),) and table.total is None
     hours = hours_of_day("Europe/Berlin", date(2026, 6, 15))
-    totals = dict((w.local_start.hour, v) for w, v in hour_totals(conn, report, source, hours))
-    assert totals[10] == (6, 100.0) and totals[11] == (1, 1000.0) and totals[12] == (0, None)
+    totals = dict((w.local_start.hour, t.overall) for w, t in hour_totals(conn, report, source, hours))
+    assert totals[10] == (6, 100.0) and totals[11] == (1, 1000.0) and totals[12] == (None, None)
 
 
 def test_one_window_is_read_through_the_time_index(loaded):

@@ -132,8 +132,8 @@ def test_an_hour_without_rows_gets_a_workbook_that_says_so(setup, cli):
     assert about(path)["data"] == "No rows in this window"
     for name in ("by_site", "overall"):
         header, body, total = sheet(path, name)
-        assert body == [("No rows in this window (2026-06-15 03:00 +02:00 to 2026-06-15 04:00 +02:00 "
-                         "(Europe/Berlin))",) + (None,) * (len(header) - 1)]
+        assert body == [("No rows in this window (Monday 15 June 2026, 03:00\u201304:00 Europe/Berlin (+02:00))",)
+                        + (None,) * (len(header) - 1)]
         assert total is None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import write_config, write_csv
-from reportcheck import ORDERS_CONFIG, group_rows
+from reportcheck import ORDERS_CONFIG, about, group_rows
 
 
 def orders_config(key: str) -> str:
@@ -132,6 +132,9 @@ def test_a_keyed_correction_moving_an_order_from_17_to_19_rewrites_both_hours(or
     assert group_rows(orders / "reports" / hourly_name("17:00"), "by_site") == [("b", 1, 5)]
     assert group_rows(orders / "reports" / hourly_name("19:00"), "by_site") == [("a", 2, 18)]
     assert "ingestion 2 replaced rows of earlier loads by key" in output
+    # The hour the order left says Correction too, though no load's time span touches it.
+    assert about(orders / "reports" / hourly_name("17:00"))["correction"].startswith("yes")
+    assert about(orders / "reports" / hourly_name("12:00"))["correction"] == "no"
     assert assert_every_workbook_agrees(orders) >= len(before)
     # Nothing is stale any more: the next runs write nothing of that day again.
     plain_runs(cli)

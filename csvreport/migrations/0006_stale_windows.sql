@@ -20,7 +20,9 @@ CREATE TABLE workbook_freshness (
     seen_change  INTEGER NOT NULL DEFAULT 0,  -- max(window_changes.id) when it was written
     stale_change INTEGER,                     -- window_changes.id that made it stale
     stale_cause  TEXT,
-    stale_since  TEXT                         -- UTC, ISO 8601: when that change was recorded
+    stale_since  TEXT,                        -- UTC, ISO 8601: when that change was recorded
+    corrected    INTEGER NOT NULL DEFAULT 0   -- 1 once a change touched its window after it was first
+                                              -- written: its Summary says Correction, rewritten or not
 );
 CREATE INDEX workbook_freshness_stale ON workbook_freshness (stale_change) WHERE stale_change IS NOT NULL;
 
