@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
-from csvreport import db, log
+from csvreport import db, freshness, log
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.files import fsync_dir, replace_durably, sha256_of
@@ -265,6 +265,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
     try:
         db.ensure_source_table(conn, source)
         inserted, skipped = _insert_rows(conn, part, hidden, bool(source.key))
+        freshness.restored(conn, part.source, part.id)
         conn.execute("UPDATE archive_parts SET state = 'restored', restored_at = ? WHERE id = ?",
                      (db.utcnow(), part.id))
     except BaseException:

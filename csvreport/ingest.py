@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from csvreport import db, helper, log
+from csvreport import db, freshness, helper, log
 from csvreport.collect import Candidate, find_files, seen_unchanged
 from csvreport.config import Settings, Source
 from csvreport.files import sha256_of
@@ -161,9 +161,11 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             "SELECT id FROM ingestion_log WHERE source = ? AND path = ? AND status = 'loaded'",
             (source.name, shown))]
         for old in previous:
-            delete_ingestion_rows(conn, source.name, old)
+            delete_ingestion_rows(conn, source.name, old, why="superseded")
             conn.execute("UPDATE ingestion_log SET status = 'superseded', changed_at = ? WHERE id = ?",
                          (started, old))
+        if source.key:
+            freshness.watch(conn, source.name)  # the older rows its keys replace change their windows too
         ingestion_id = db.insert(
             conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, started_at, finished_at, run_id)"
@@ -175,6 +177,8 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         if not _still_as_found(candidate):
             conn.execute("ROLLBACK")
             return _changed_while_read(source, shown)
+        freshness.loaded(conn, source.name, ingestion_id, result.first_row_id, result.last_row_id, result.min_ts,
+                         result.max_ts, result.rows_loaded)
         rejects = None
         if result.bad_rows and not dry_run:
             taken = {row[0] for row in conn.execute(
@@ -277,9 +281,11 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     return Outcome("quarantined", ingestion_id=ingestion_id, rows_read=exc.rows_read, reason=exc.reason)
 
 
-def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int, count_only: bool = False) -> int:
-    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id);
-    with `count_only`, count the rows that would go and delete nothing."""
+def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int, why: str = "removed",
+                          count_only: bool = False) -> int:
+    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id); `why` says so to the
+    workbooks of their windows, which become stale. With `count_only`, count the rows that would go and
+    delete nothing."""
     first, last = conn.execute("SELECT first_row_id, last_row_id FROM ingestion_log WHERE id = ?",
                                (ingestion_id,)).fetchone()
     if first is None:
@@ -287,4 +293,5 @@ def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: in
     where = f"FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?"
     if count_only:
         return int(conn.execute(f"SELECT count(*) {where}", (first, last, ingestion_id)).fetchone()[0])
+    freshness.removing(conn, table, ingestion_id, why)
     return conn.execute(f"DELETE {where}", (first, last, ingestion_id)).rowcount

@@ -279,7 +279,7 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 
     with db.transaction(conn):
         _, source, path, _, rows_loaded, _ = check_purge(conn, ingestion_id)
-        deleted = delete_ingestion_rows(conn, source, ingestion_id)
+        deleted = delete_ingestion_rows(conn, source, ingestion_id, why="purged")
         conn.execute("UPDATE ingestion_log SET status = 'purged', changed_at = ? WHERE id = ?",
                      (db.utcnow(), ingestion_id))
         # Forget the file: the same content under that path counts as new again.
@@ -457,13 +457,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
                         file=str(book.path))
             run.warn("workbook not rewritten")
             continue
-        if book.kind == "hourly":
-            job = reports.hourly_job(settings, window, book.state, why)
-        else:
-            local = window.local_start
-            end = window.local_end
-            until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
-            job = reports.daily_job(settings, local.date(), until, book.state, why)
+        job = reports.job_for_window(settings, book.kind, window, book.state, why)
         log.info("recover", f"{book.kind} workbook {book.path.name}: {why}; writing it again", file=str(book.path))
         reports.publish(settings, conn, run, job)
         done.append(book)

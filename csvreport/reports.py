@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
-from csvreport import db, log
+from csvreport import db, freshness, log
 from csvreport.aggregate import (MAX_LINES, Window, aggregate, day_before, day_window, hour_totals, hours_between,
                                  hours_of_day, local_text, overall_only, parse_hour, report_sources, source_summary)
 from csvreport.config import SLOT_RE, Settings
@@ -167,13 +167,19 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
     names = {s.name for s in settings.sources}
     low_mark = min(r.data_mark for r in recs)
     low_change = min(r.change_mark or "" for r in recs)
+    # Since migration 0006 the changes are recorded per quarter hour (csvreport.freshness); this
+    # check covers only the loads and status changes from before it.
+    last_mark, last_change = freshness.legacy_marks(conn)
     columns = "id, source, status, min_ts, max_ts, changed_at"
     changes = {}
-    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (low_mark,)):
+    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE id > ? AND id <= ? AND min_ts IS NOT NULL",
+                            (low_mark, last_mark if last_mark is not None else 2**62)):
         changes[row[0]] = row
-    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL",
-                            (low_change,)):
-        changes[row[0]] = row
+    if last_change is None or last_change > low_change:
+        for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND changed_at <= ? "
+                                "AND min_ts IS NOT NULL",
+                                (low_change, last_change if last_change is not None else "~")):
+            changes[row[0]] = row
     result: dict[int, str] = {}
     for rec in recs:
         why = []
@@ -181,10 +187,12 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
             if source not in names or min_ts >= rec.end or max_ts < rec.start:
                 continue
             new = ident > rec.data_mark
-            changed = changed_at is not None and changed_at > (rec.change_mark or "")
+            changed = changed_at is not None and changed_at > (rec.change_mark or "") and \
+                (last_change is None or changed_at <= last_change)
             if not (new or changed):
                 continue  # seen already when the workbook was written
-            if new and not changed and status == "loaded" and not _has_rows_in(conn, source, ident, rec.start, rec.end):
+            if new and not changed and status == "loaded" and \
+                    not _has_rows_in(conn, source, ident, rec.start, rec.end):
                 continue  # its span covers the window, but none of its rows fall inside it
             if changed and not new:
                 why.append(f"ingestion {ident} {status}")
@@ -213,6 +221,8 @@ def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
     known = records(conn, kind, min(w.start for w, _, _ in candidates), max(w.start for w, _, _ in candidates))
     layout = layout_fingerprint(settings)
     reasons = stale(conn, settings, [r for r in known.values() if r.layout == layout])
+    for book, (cause, _) in freshness.stale(conn, kind, {s.name for s in settings.sources}).items():
+        reasons.setdefault(book, cause)
     due: list[tuple[_Key, str, str]] = []
     for window, path, key in candidates:
         rec = known.get((window.start, window.end))
@@ -230,11 +240,43 @@ def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
 
 
 def due_hourly(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
-    """Complete hours of the catch-up window that have no workbook, lost it, or are stale."""
+    """Complete hours of the catch-up window that have no workbook, lost it, or are stale; older stale ones."""
     windows = hours_between(settings.timezone, int(now) - settings.catch_up_hours * 3600, int(now))
     candidates = [(w, hourly_path(settings, w), w) for w in windows]
-    return [hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly",
-                                                                                      candidates)]
+    return stale_beyond(settings, conn, "hourly", {(w.start, w.end) for w in windows}) + [
+        hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly", candidates)]
+
+
+def stale_beyond(settings: Settings, conn: sqlite3.Connection, kind: str, candidates: set[tuple[int, int]]
+                 ) -> list[Job]:
+    """Stale workbooks of windows outside `candidates` (older than the catch-up range), oldest first.
+
+    Skipped: a window laid out for another zone or [[reports]] configuration (its window may
+    not exist any more), and a window whose rows are archived (never rewritten)."""
+    from csvreport.archive import archived_window
+
+    marked = freshness.stale(conn, kind, {s.name for s in settings.sources})
+    if not marked:
+        return []
+    layout = layout_fingerprint(settings)
+    jobs = []
+    for book, start, end, zone, book_layout in conn.execute(
+            "SELECT id, window_start, window_end, zone, layout FROM workbooks WHERE id IN "
+            f"({', '.join('?' * len(marked))}) ORDER BY window_start, window_end", list(marked)):
+        if (start, end) in candidates or book_layout != layout or zone != settings.timezone or \
+                archived_window(conn, settings, start, end):
+            continue
+        jobs.append(job_for_window(settings, kind, Window(start, end, zone), "stale", marked[book][0]))
+    return jobs
+
+
+def job_for_window(settings: Settings, kind: str, window: Window, reason: str, detail: str = "") -> Job:
+    """The job that writes a recorded window again (its daily slot read back from the window's end)."""
+    if kind == "hourly":
+        return hourly_job(settings, window, reason, detail)
+    local, end = window.local_start, window.local_end
+    until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
+    return daily_job(settings, local.date(), until, reason, detail)
 
 
 def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
@@ -247,8 +289,9 @@ def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[
             window = day_window(zone, day, slot)
             if window.end <= now:
                 candidates.append((window, daily_path(settings, day, slot), (day, slot)))
-    return [daily_job(settings, day, slot, reason, detail)
-            for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
+    return stale_beyond(settings, conn, "daily", {(w.start, w.end) for w, _, _ in candidates}) + [
+        daily_job(settings, day, slot, reason, detail)
+        for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -311,6 +354,7 @@ def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
     with db.transaction(conn):
         for source in settings.sources:
             db.ensure_source_table(conn, source)
+    freshness.absorb(conn, {s.name for s in settings.sources})
 
 
 def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: Window) -> bool:
@@ -323,6 +367,8 @@ def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: W
                          "window_end = ?", (kind, window.start, window.end)).fetchone()
     if first is None:
         return False
+    if freshness.corrected(conn, kind, window.start, window.end):
+        return True  # any change since migration 0006, a keyed row moved out of the window included
     names = {s.name for s in settings.sources}
     loads = conn.execute(
         "SELECT id, source, status, finished_at, changed_at FROM ingestion_log WHERE min_ts IS NOT NULL AND "
@@ -344,6 +390,7 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
     # Archived rows are not in the tables: a workbook of their window would be wrong, so refuse (exit 1).
     archive.refuse_archived(conn, settings, job.window.start, job.window.end)
     data_mark = conn.execute("SELECT coalesce(max(id), 0) FROM ingestion_log").fetchone()[0]
+    seen = freshness.mark(conn)
     change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
     sources = {s.name: s for s in settings.sources}
     tables = [aggregate(conn, r, sources[r.source], job.window) for r in settings.reports]
@@ -381,6 +428,7 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
              saved.size, rows, files, data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp,
              run.id),
         ).fetchone()[0]
+        freshness.written(conn, record_id, seen)
     run.add(workbooks_written=1)
     because = {"new": "", "requested": " on request"}.get(job.reason, f" again ({job.reason}: "
                                                                      f"{job.detail})" if job.detail else " again")

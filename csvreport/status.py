@@ -395,10 +395,12 @@ def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> 
     newest_load = conn.execute("SELECT max(finished_at) FROM (SELECT finished_at FROM ingestion_log "
                                "ORDER BY id DESC LIMIT 1)").fetchone()[0]
     newest_change = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
-    activity = max((db.utc_epoch(t) or 0 for t in (newest_load, newest_change)), default=0)
+    from csvreport.freshness import latest_change
+
+    activity = max((db.utc_epoch(t) or 0 for t in (newest_load, newest_change, latest_change(conn))), default=0)
     due = []
     for job in reports.due_hourly(settings, conn, now) + reports.due_daily(settings, conn, now):
-        # Due since its window ended, or (stale) at the latest since the newest load or status change.
+        # Due since its window ended, or (stale) at the latest since the newest load, status change or restore.
         since = max(job.window.end, activity) if job.reason == "stale" else job.window.end
         due.append(DueWorkbook(kind=job.kind, path=str(job.path), window=job.window.label(), state=job.reason,
                                detail=job.detail, due_since=_iso(since), overdue=now - since > DUE_GRACE_SECONDS))

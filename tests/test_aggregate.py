@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import write_config, write_csv
-from csvreport import db
+from csvreport import db, freshness
 from csvreport.aggregate import (aggregate, day_window, hour_totals, hours_between, hours_of_day, parse_hour,
                                  slot_end)
 from csvreport.config import load_settings
 from csvreport.errors import ConfigError
-from csvreport.reports import records, stale
+from csvreport.reports import records
 from reportcheck import CONFIG
 import itertools
 
@@ -144,9 +144,19 @@ def test_staleness_reads_only_loads_above_the_marks(loaded):
     plans = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)) for sql, args in (
         ("SELECT id FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (1,)),
         ("SELECT id FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL", ("2026",)),
+        ("SELECT id FROM window_changes WHERE id > ?", (1,)),
+        ("SELECT w.id FROM workbooks w LEFT JOIN workbook_freshness f ON f.workbook_id = w.id WHERE w.kind = ? "
+         "AND w.window_start > ? AND w.window_start < ? AND w.window_end > ? AND coalesce(f.seen_change, 0) < ?",
+         ("hourly", 0, 1, 0, 1)),
+        ("SELECT f.workbook_id FROM workbook_freshness f CROSS JOIN workbooks w ON w.id = f.workbook_id "
+         "WHERE f.stale_change IS NOT NULL AND w.kind = ?", ("hourly",)),
     )]
     assert "INTEGER PRIMARY KEY" in plans[0], plans[0]
     assert "USING INDEX ingestion_log_changed" in plans[1], plans[1]
+    # The changes since the last run, the windows near each, the workbooks marked stale: no full scan.
+    assert "INTEGER PRIMARY KEY" in plans[2], plans[2]
+    assert plans[3].startswith("SEARCH w USING") and "kind=? AND window_start>?" in plans[3], plans[3]
+    assert "SCAN w" not in plans[4] and "workbook_freshness_stale" in plans[4], plans[4]
 
 
 def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, home, cli):
@@ -157,7 +167,7 @@ def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, 
               "ts,site,metric,value\n2026-06-15 09:30:00,c,t,1\n2026-06-15 13:30:00,c,t,2\n")
     assert cli("ingest").exit_code == 0
     known = records(conn, "hourly", 0, 2**40)
-    flagged = stale(conn, settings, list(known.values()))
+    flagged = freshness.stale(conn, "hourly", {"sensors"})
     hours = sorted(datetime.fromtimestamp(r.start, ZoneInfo("Europe/Berlin")).hour
                    for r in known.values() if r.id in flagged)
     # its span covers 09:30 to 13:30, but only 09:00 and 13:00 hold its rows
