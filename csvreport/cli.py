@@ -304,7 +304,8 @@ def _sync(settings: Settings, remote: str | None, dry_run: bool, wait: float) ->
 def hourly(
     ctx: typer.Context,
     hour: Annotated[Optional[str], typer.Option(
-        "--hour", metavar='"YYYY-MM-DD HH:00"', help="(Re)write this one local hour, \"YYYY-MM-DD HH:00\" (the first of a repeated hour), or an "
+        "--hour", metavar='"YYYY-MM-DD HH:00"',
+        help="(Re)write this one local hour, \"YYYY-MM-DD HH:00\" (the first of a repeated hour), or an "
         "ISO time with offset such as 2026-10-25T02:00+01:00 (the second).", show_default=False)] = None,
     wait: WaitOption = 0.0,
 ) -> None:
@@ -324,8 +325,9 @@ def hourly(
 @app.command()
 def daily(
     ctx: typer.Context,
-    day: Annotated[Optional[str], typer.Option("--date", metavar="YYYY-MM-DD", help="(Re)write the workbook of this local day, "
-                                               "YYYY-MM-DD (default: today).", show_default=False)] = None,
+    day: Annotated[Optional[str], typer.Option(
+        "--date", metavar="YYYY-MM-DD", help="(Re)write the workbook of this local day, YYYY-MM-DD (default: today).",
+        show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option("--until", metavar="HH:MM", help="End of the period, HH:MM local time "
                                                  "(default 24:00, the whole day).", show_default=False)] = None,
     wait: WaitOption = 0.0,

@@ -189,8 +189,8 @@ def open_readonly(settings: Settings) -> sqlite3.Connection:
         if file_size(wal):
             raise CsvReportError(
                 f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
-                f"(non-empty {wal.name}), and user {current_user()} may not create {path.name}-shm beside it; run this as "
-                f"the user who owns the home, or again once the writer is done") from None
+                f"(non-empty {wal.name}), and user {current_user()} may not create {path.name}-shm beside it; "
+                f"run this as the user who owns the home, or again once the writer is done") from None
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

@@ -81,7 +81,7 @@ class _Quiet:
         except OSError:
             pass  # the last buffered line cannot be written either; it was said once already
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         if self.broken:
             return
         self.broken = True
@@ -98,7 +98,7 @@ class _Quiet:
             pass
 
 
-class _StreamHandler(_Quiet, logging.StreamHandler):  # type: ignore[type-arg]
+class _StreamHandler(_Quiet, logging.StreamHandler):
     what = "to stdout"
 
 

@@ -373,7 +373,7 @@ def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: W
     loads = conn.execute(
         "SELECT id, source, status, finished_at, changed_at FROM ingestion_log WHERE min_ts IS NOT NULL AND "
         "min_ts < ? AND max_ts >= ? AND (finished_at > ?3 OR changed_at > ?3)", (window.end, window.start, first[0]))
-    for ident, source, status, finished_at, changed_at in loads:
+    for ident, source, status, _finished_at, changed_at in loads:
         if source not in names:
             continue
         if (changed_at or "") > first[0]:

@@ -134,7 +134,8 @@ def _credential_problems(settings: Settings, remote: Remote) -> list[str]:
 def _read_certificate(path: Path) -> dict[str, str]:
     """MSAL's certificate credential from one PEM file holding the private key and the certificate."""
     text = path.read_text(encoding="ascii", errors="replace")
-    key = re.search(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", text, re.DOTALL)
+    key = re.search(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----.+?-----END (?:RSA |EC )?PRIVATE KEY-----", text,
+                    re.DOTALL)
     cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.DOTALL)
     if not key or not cert:
         missing = " and ".join(w for w, m in (("a private key", key), ("a certificate", cert)) if not m)
@@ -196,7 +197,7 @@ class Graph:
         return self._token
 
     def _acquire(self) -> str:
-        import msal  # type: ignore[import-untyped]
+        import msal
         import requests
 
         remote = self.remote
@@ -243,7 +244,7 @@ class Graph:
             "error_description") else ""
         codes = set(result.get("error_codes") or [])
         said = f"the token endpoint refused the app ({error}: {description})"
-        if codes & {90002, 900023} or "tenant" in description.lower() and error == "invalid_request":
+        if codes & {90002, 900023} or ("tenant" in description.lower() and error == "invalid_request"):
             fix = f"check {where}.tenant_id (the directory (tenant) id of the app registration)"
         elif codes & {700016} or error == "unauthorized_client":
             fix = f"check {where}.client_id and {where}.tenant_id (the app registration must exist in that tenant)"
@@ -284,7 +285,8 @@ class Graph:
                 continue
             if response.status_code == 401 and auth and not refreshed:
                 # An expired or revoked token: Microsoft's answer is to get a new one, once.
-                log.warning(STAGE, f"{what}: 401 {_graph_error(response)}; acquiring a new token", remote=self.remote.name)
+                log.warning(STAGE, f"{what}: 401 {_graph_error(response)}; acquiring a new token",
+                            remote=self.remote.name)
                 response.close()
                 self.token(fresh=True)
                 refreshed = True
@@ -682,7 +684,8 @@ def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, 
             "ON CONFLICT (remote, item_id) DO UPDATE SET drive_id = excluded.drive_id, etag = excluded.etag, "
             "name = excluded.name, size = excluded.size, quick_xor_hash = excluded.quick_xor_hash, "
             "state = 'placing', local_path = excluded.local_path, temp_path = excluded.temp_path, "
-            "downloaded_at = NULL, marked_at = NULL, processed_name = NULL, last_error = NULL, run_id = excluded.run_id",
+            "downloaded_at = NULL, marked_at = NULL, processed_name = NULL, last_error = NULL, "
+            "run_id = excluded.run_id",
             (remote.name, item.id, drive_id, item.etag, item.name, item.size, item.quick_xor_hash, str(final),
              str(temp), run.id or None))
     if item.modified is not None and item.modified < time.time():

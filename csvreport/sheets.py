@@ -21,7 +21,15 @@ from csvreport import __version__
 from csvreport.aggregate import MAX_LINES, ReportTable, Window
 from csvreport.config import Limit, Measure
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # openpyxl itself is imported only when a workbook is written
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import Cell
+    from openpyxl.chart import LineChart
+    from openpyxl.styles import Alignment, Border, Font, PatternFill
+    # Sheets and cells are write-only at run time; the stubs of the write-only classes lack what they
+    # share with the ordinary ones (auto_filter, add_chart, row_breaks, styles), so they are typed as those.
+    from openpyxl.worksheet.worksheet import Worksheet
+
     from csvreport.workbook import Content, HourSeries
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -122,7 +130,8 @@ class _Measure:
 def _measures(table: ReportTable) -> list[_Measure]:
     report = table.report
     kinds = [c.kind for c in table.columns[table.group_width:]]
-    return [_Measure(m, k, report.decimals_of(m, k), report.limits.get(m.label)) for m, k in zip(report.measures, kinds)]
+    return [_Measure(m, k, report.decimals_of(m, k), report.limits.get(m.label))
+            for m, k in zip(report.measures, kinds)]
 
 
 def outside_count(table: ReportTable, index: int) -> int:
@@ -151,7 +160,7 @@ def _chart_lines(table: ReportTable) -> list[tuple[Any, ...]]:
 # -- the book --------------------------------------------------------------------------------
 
 
-def build_book(content: Content):
+def build_book(content: Content) -> Workbook:
     """The openpyxl Workbook (write-only) for `content`: Summary, reports, by hour, About."""
     from openpyxl import Workbook
 
@@ -172,7 +181,7 @@ def build_book(content: Content):
 
 
 class _Writer:
-    def __init__(self, book, content: Content):
+    def __init__(self, book: Workbook, content: Content) -> None:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
         from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -202,7 +211,9 @@ class _Writer:
 
     # -- cells -------------------------------------------------------------------------------
 
-    def dress(self, cell, font=None, fill=None, border=None, alignment=None, fmt: Optional[str] = None):
+    def dress(self, cell: Cell, font: Optional[Font] = None, fill: Optional[PatternFill] = None,
+              border: Optional[Border] = None, alignment: Optional[Alignment] = None,
+              fmt: Optional[str] = None) -> Cell:
         """Style a cell; each combination is resolved once per workbook and then copied.
 
         openpyxl hashes a Font, Fill or Border every time one is assigned: copying the
@@ -221,12 +232,13 @@ class _Writer:
                 cell.alignment = alignment
             if fmt is not None:
                 cell.number_format = fmt
-            self.styles[key] = copy(cell._style)
+            self.styles[key] = copy(cell._style)  # type: ignore[attr-defined]  # openpyxl's own, unstubbed
         else:
-            cell._style = copy(resolved)
+            cell._style = copy(resolved)  # type: ignore[attr-defined]
         return cell
 
-    def text(self, ws, value: str, font=None, alignment=None):
+    def text(self, ws: Worksheet, value: str, font: Optional[Font] = None,
+             alignment: Optional[Alignment] = None) -> Cell:
         value = self.illegal.sub("\ufffd", value)
         if len(value) > EXCEL_MAX_TEXT:
             value = value[:EXCEL_MAX_TEXT - 1] + "\u2026"
@@ -236,8 +248,9 @@ class _Writer:
             self.dress(cell, font=font, alignment=alignment)
         return cell
 
-    def value(self, ws, value: Any, fmt: str, limit: Optional[Limit] = None, font=None, border=None,
-              alignment=None):
+    def value(self, ws: Worksheet, value: Any, fmt: str, limit: Optional[Limit] = None,
+              font: Optional[Font] = None, border: Optional[Border] = None,
+              alignment: Optional[Alignment] = None) -> Optional[Cell]:
         if value is None:
             return None
         if isinstance(value, bytes):
@@ -252,7 +265,7 @@ class _Writer:
             return self.dress(cell, self.limit_font, self.limit_fill, self.limit_border, alignment, fmt)
         return self.dress(cell, font, None, border, alignment, fmt)
 
-    def header(self, ws, names: Sequence[str], numeric_from: int = 10**6):
+    def header(self, ws: Worksheet, names: Sequence[str], numeric_from: int = 10**6) -> list[Cell]:
         cells = []
         for i, name in enumerate(names):
             cell = self.text(ws, name)
@@ -263,7 +276,7 @@ class _Writer:
 
     # -- every sheet -------------------------------------------------------------------------
 
-    def sheet(self, title: str, widths: Sequence[float], header_rows: bool = True):
+    def sheet(self, title: str, widths: Sequence[float], header_rows: bool = True) -> Worksheet:
         from openpyxl.utils import get_column_letter
 
         ws = self.book.create_sheet(title)
@@ -334,7 +347,7 @@ class _Writer:
         for note in notes:
             ws.append([self.text(ws, note, self.note_font)])
 
-    def _summary_block(self, ws, row: int, table: ReportTable, before: Optional[ReportTable],
+    def _summary_block(self, ws: Worksheet, row: int, table: ReportTable, before: Optional[ReportTable],
                        previous: Optional[Window]) -> int:
         report = table.report
         measures = _measures(table)
@@ -371,7 +384,7 @@ class _Writer:
                               before.overall[i] if before and before.overall else None,
                               outside[i] if m.limit else None))
             for group, value, then, out in lines:
-                cells = [self.text(ws, m.measure.label, self.bold), self.text(ws, group)]
+                cells: list[Optional[Cell]] = [self.text(ws, m.measure.label, self.bold), self.text(ws, group)]
                 # a text value (the max of a text column) lines up with the numbers around it
                 cells.append(self.value(ws, value, m.format, m.limit, alignment=self.right))
                 cells.append(self.value(ws, then, m.format, m.limit, alignment=self.right))
@@ -453,7 +466,7 @@ class _Writer:
                 cells += [self.value(ws, by_group.get(g), chart_measure.format, chart_measure.limit) for g in lines]
             ws.append(cells)
 
-    def chart(self, series: HourSeries):
+    def chart(self, series: HourSeries) -> Optional[LineChart]:
         """Straight lines with markers over the local hours; an hour without data stays a gap."""
         from openpyxl.chart import LineChart, Reference, Series
 
@@ -492,7 +505,7 @@ class _Writer:
         chart.set_categories(Reference(range_string=f"{_quoted(sheet)}!$A$2:$A${count + 1}"))
         if len(columns) == 1:
             chart.legend = None
-        else:
+        elif chart.legend is not None:
             chart.legend.position = "b"
         return chart
 

@@ -22,13 +22,16 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence
 
 from csvreport import log
 from csvreport.aggregate import ReportTable, SourceSummary, Window
 from csvreport.config import title_of
 from csvreport.errors import CsvReportError
 from csvreport.files import replace_durably
+
+if TYPE_CHECKING:  # openpyxl is imported only when a workbook is written
+    from openpyxl import Workbook
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -120,28 +123,30 @@ def save(final: Path, content: Content) -> Saved:
     return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
 
 
-def build(content: Content):
+def build(content: Content) -> Workbook:
     """The openpyxl Workbook (write-only) for `content`; `save` writes it."""
     from csvreport.sheets import build_book
 
     return build_book(content)
 
 
-def _write_zip(book, target: BinaryIO, content: Content) -> None:
+def _write_zip(book: Workbook, target: BinaryIO, content: Content) -> None:
     """Save like openpyxl does, but with fixed times, so the same rows give the same bytes."""
     import zipfile
 
     from openpyxl.writer.excel import ExcelWriter
 
     class FixedTimeZip(zipfile.ZipFile):
-        def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):  # type: ignore[override]
+        def writestr(self, zinfo_or_arcname: zipfile.ZipInfo | str, data: Any,
+                     compress_type: int | None = None, compresslevel: int | None = None) -> None:
             name = zinfo_or_arcname.filename if isinstance(zinfo_or_arcname, zipfile.ZipInfo) else zinfo_or_arcname
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             super().writestr(info, data)
 
-        def write(self, filename, arcname=None, compress_type=None, compresslevel=None):  # type: ignore[override]
+        def write(self, filename: Any, arcname: Any = None, compress_type: int | None = None,
+                  compresslevel: int | None = None) -> None:
             with open(filename, "rb") as handle:
                 self.writestr(arcname or os.path.basename(filename), handle.read())
 

@@ -5,7 +5,8 @@
 Copies the repository's home (config/ and inbox/) into a temporary home, runs `ingest`,
 `hourly --hour "2026-03-29 14:00"` and `daily --date 2026-03-29 --until 18:00` there,
 prints both workbooks to PDF with LibreOffice (`soffice`) and renders the first page of
-each sheet the docs show (found by its footer with `pdftotext`) with `pdftoppm` (poppler-utils). Nothing outside docs/images/ is changed.
+each sheet the docs show (found by its footer with `pdftotext`) with `pdftoppm`
+(poppler-utils). Nothing outside docs/images/ is changed.
 """
 
 from __future__ import annotations

@@ -235,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(fault.status, fault.body or error_body("serviceNotAvailable", "injected"),
                                fault.headers)
                 return
-        if path.startswith(f"/{TENANT}/") or path.count("/") >= 2 and "/v2.0/.well-known" in path or \
+        if path.startswith(f"/{TENANT}/") or (path.count("/") >= 2 and "/v2.0/.well-known" in path) or \
                 path.endswith("/oauth2/v2.0/token"):
             self.identity(path, request_body)
         elif path.startswith("/download/"):

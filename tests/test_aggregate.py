@@ -160,7 +160,7 @@ def test_staleness_reads_only_loads_above_the_marks(loaded):
 
 
 def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, home, cli):
-    settings, conn = loaded
+    _settings, conn = loaded
     for hour in range(9, 15):
         assert cli("hourly", "--hour", f"2026-06-15 {hour:02d}:00").exit_code == 0
     write_csv(home / "inbox" / "sensors" / "sparse.csv",

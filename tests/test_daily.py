@@ -61,7 +61,8 @@ def test_daily_workbook_of_a_dst_day_matches_the_raw_rows(setup, cli, day, day_s
     rows = raw_rows([path])
     start, end = assert_workbook_matches(book, rows)
     assert (start, end) == (int(day_start.timestamp()), int((day_start + timedelta(hours=hours)).timestamp()))
-    assert openpyxl.load_workbook(book).sheetnames == ["Summary", "by_site", "overall", "by_site by hour", "overall by hour",
+    assert openpyxl.load_workbook(book).sheetnames == [
+        "Summary", "by_site", "overall", "by_site by hour", "overall by hour",
                                                      "About"]
     for report in MEASURES:
         header, body = by_hour(book, report)

@@ -18,7 +18,8 @@ def loaded(home, cli):
 
 @pytest.mark.parametrize("args, book, label", [
     (("daily", "--date", "2026-01-15"), "daily_20260115_2400.xlsx", "2026-01-15 00:00 +01:00 to 2026-01-16 00:00"),
-    (("hourly", "--hour", "2026-03-10 12:00"), "hourly_20260310_1200.xlsx", "2026-03-10 12:00 +01:00 to 2026-03-10 13:00"),
+    (("hourly", "--hour", "2026-03-10 12:00"), "hourly_20260310_1200.xlsx",
+     "2026-03-10 12:00 +01:00 to 2026-03-10 13:00"),
 ])
 def test_an_empty_requested_window_is_written_with_a_warning(loaded, cli, args, book, label):
     result = cli(*args)

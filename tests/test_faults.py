@@ -84,7 +84,8 @@ def test_a_full_disk_during_ingest_says_so_names_the_database_and_loses_nothing(
     write_csv(home / "inbox" / "sensors" / "big.csv", rows(6000))
     result = cli("ingest")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: the disk is full: cannot write the database {small_disk}/csvreport.sqlite3")
+    assert result.stderr.startswith(
+        f"Error: the disk is full: cannot write the database {small_disk}/csvreport.sqlite3")
     assert "rollback" not in result.output.lower() and "Traceback" not in result.output
     resize(small_disk, "16m")
     result = cli("ingest")
@@ -107,7 +108,8 @@ def test_a_full_disk_during_hourly_is_one_line_without_logging_tracebacks(home, 
     assert result.exit_code == 1
     assert "--- Logging error ---" not in result.output and "Traceback" not in result.output
     lines = result.stderr.splitlines()
-    assert lines[0].startswith(f"csvreport: the disk is full: cannot write the log file {small_disk}/logs/csvreport.log")
+    assert lines[0].startswith(
+        f"csvreport: the disk is full: cannot write the log file {small_disk}/logs/csvreport.log")
     assert lines[-1].startswith(f"Error: the disk is full: cannot write the workbook {small_disk}/reports/")
     assert len(lines) == 2, result.stderr
     assert run_rows(home)[-1] == ("hourly", "failed")

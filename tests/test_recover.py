@@ -283,7 +283,8 @@ def test_loads_lists_ids_files_rows_spans_and_status(home, cli):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "3 load(s); `csvreport recover purge ID --dry-run` shows what purging one would remove:"
-    assert lines[2].split() == ["ID", "STATUS", "ROWS", "EVENTS", "(local", "time)", "LOADED", "(UTC)", "SOURCE", "FILE"]
+    assert lines[2].split() == ["ID", "STATUS", "ROWS", "EVENTS", "(local", "time)", "LOADED", "(UTC)", "SOURCE",
+                                "FILE"]
     table = [line.split() for line in lines[3:]]
     assert [row[:3] for row in table] == [["1", "purged", "6"], ["2", "loaded", "7"], ["3", "quarantined", "0"]]
     assert table[1][3:7] == ["2026-03-10", "10:00:00", "..", "2026-03-10"]

@@ -137,7 +137,7 @@ def test_report_sheets_keep_their_header_and_highlight_values_outside_limits(set
     write_hour(cli)
     book = openpyxl.load_workbook(setup / "reports" / HOUR)
     ws = book["temperature"]
-    rows = [[c for c in r] for r in ws.iter_rows()]
+    rows = [list(r) for r in ws.iter_rows()]
     assert [c.value for c in rows[0]] == ["site", "Readings", "Average (°C)", "Highest (°C)", "Lowest (°C)"]
     assert [c.value for c in rows[1]] == ["a", 2, 23.5, 35.0, 12.0]
     assert [c.value for c in rows[2]] == ["b", 2, 0.75, 4.0, -2.5]
@@ -272,7 +272,8 @@ def test_the_same_rows_give_the_same_bytes_and_a_change_says_correction(setup, c
     assert cli("daily", "--date", "2026-06-15").exit_code == 0 and daily.read_bytes() == daily_bytes
     with sqlite3.connect(setup / "data" / "csvreport.sqlite3") as conn:
         recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
-    assert recorded[str(path.relative_to(setup))] == _sha(path) and recorded[str(daily.relative_to(setup))] == _sha(daily)
+    assert recorded[str(path.relative_to(setup))] == _sha(path)
+    assert recorded[str(daily.relative_to(setup))] == _sha(daily)
 
     write_csv(setup / "inbox" / "sensors" / "late.csv", "ts,site,metric,value\n2026-06-15 10:55:00,a,t,1\n")
     assert cli("ingest").exit_code == 0

@@ -362,7 +362,8 @@ def test_certificate_credentials(graph, home, cli, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assertion = graph.client_assertions[0]
     public = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes()).public_key()
-    claims = jwt.decode(assertion, public, algorithms=["RS256", "PS256"], audience=f"{graph.base}/{TENANT}/oauth2/v2.0/token")
+    claims = jwt.decode(assertion, public, algorithms=["RS256", "PS256"],
+                        audience=f"{graph.base}/{TENANT}/oauth2/v2.0/token")
     assert claims["iss"] == claims["sub"] == CLIENT_ID
     assert drop(home) == ["a.csv"]
 
