@@ -46,8 +46,9 @@ START = datetime(2026, 3, 25)  # the span crosses the spring-forward change of 2
 COLUMNS = ["timestamp", "site", "device", "metric", "value", "qty", "status", "note"]
 TYPED_TABLE = ("CREATE TABLE bench (timestamp TEXT, site TEXT, device TEXT, metric TEXT, value REAL, "
                "qty INTEGER, status TEXT, note TEXT)")
-NOTES = ["", "", "", "", "ok", "geprüft", "Sensor neu kalibriert", "Filter getauscht", 'Kunde sagt "dringend"', "Zeile 1\nZeile 2",
-         "Température élevée – Ölstand prüfen", "東京 センサー", 'a "quoted", comma', "tjänst klar\r\nnästa"]
+NOTES = ["", "", "", "", "ok", "geprüft", "Sensor neu kalibriert", "Filter getauscht", 'Kunde sagt "dringend"',
+         "Zeile 1\nZeile 2", "Température élevée – Ölstand prüfen", "東京 センサー", 'a "quoted", comma',
+         "tjänst klar\r\nnästa"]
 METRICS = ["temperature", "humidity", "pressure", "co2", "voltage", "current"]
 STATUSES = ["ok", "ok", "ok", "ok", "warn", "error"]
 
@@ -267,9 +268,10 @@ def bench_csv(rows: int, spelling: Spelling = ISO) -> Path:
         base = START
         for i in range(rows):
             stamp = spelling.cells(base + timedelta(seconds=int(i * step)))
-            writer.writerow((*stamp, f"site-{rng.randrange(40):02d}", f"dev-{rng.randrange(2000):04d}-{rng.randrange(100):02d}",
-                             rng.choice(METRICS), f"{rng.uniform(-40, 120):.4f}", rng.randrange(1000),
-                             rng.choice(STATUSES), rng.choice(NOTES)))
+            site = f"site-{rng.randrange(40):02d}"
+            device = f"dev-{rng.randrange(2000):04d}-{rng.randrange(100):02d}"
+            writer.writerow((*stamp, site, device, rng.choice(METRICS), f"{rng.uniform(-40, 120):.4f}",
+                             rng.randrange(1000), rng.choice(STATUSES), rng.choice(NOTES)))
     os.replace(tmp, path)
     return path
 
@@ -477,7 +479,7 @@ def target_imports(args) -> None:
             continue
         child = run_child([sys.executable, "-c", code, "--quiet", command], env=env)
         imported = "OPENPYXL True" in child.stderr
-        start = median_time(args.repeat, lambda: csvreport(home, command).seconds)
+        start = median_time(args.repeat, lambda command=command: csvreport(home, command).seconds)
         record(Figure("5 start-up", f"`{command}` with nothing to do; openpyxl imported: {imported}", start, "s",
                       passed=not imported))
     bare = median_time(args.repeat, lambda: run_child([sys.executable, "-c", "pass"]).seconds)

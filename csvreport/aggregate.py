@@ -9,10 +9,11 @@ reads only that hour's rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Optional, Sequence
@@ -78,7 +79,7 @@ def day_start(zone: str, day: date) -> int:
 def hours_of_day(zone: str, day: date) -> list[Window]:
     """The local hour windows of one day, in order; the last ends where the next day begins."""
     starts = list(hour_starts(zone, day)) + [day_start(zone, day + timedelta(days=1))]
-    return [Window(a, b, zone) for a, b in zip(starts, starts[1:])]
+    return [Window(a, b, zone) for a, b in itertools.pairwise(starts)]
 
 
 def hours_between(zone: str, start: int, end: int) -> list[Window]:
@@ -146,6 +147,9 @@ def parse_hour(text: str, zone: str) -> Window:
 # -- aggregation ---------------------------------------------------------------------------
 
 
+MAX_LINES = 8  # a chart draws one line per group up to this many groups
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -161,10 +165,15 @@ class ReportTable:
     rows: tuple[tuple[Any, ...], ...]
     total: Optional[tuple[Any, ...]]
     row_count: int  # source rows in the window
+    overall: tuple[Any, ...] = ()  # each measure over the whole window (all groups), None when it has no rows
+
+    @property
+    def group_width(self) -> int:
+        return len(self.report.group_by)
 
 
 def measure_kind(source: Source, measure: Measure) -> str:
-    if measure.func == "count":
+    if measure.func == "count" or measure.column is None:  # only count goes without a column
         return "count"
     if measure.func == "avg":
         return "average"
@@ -173,9 +182,11 @@ def measure_kind(source: Source, measure: Measure) -> str:
 
 def _measure_sql(measure: Measure) -> list[str]:
     """SQL for one measure; avg is kept as sum and count so a totals row can weigh it."""
-    if measure.func == "count":
-        return ["count(*)"] if measure.column is None else [f"count(NULLIF({quote(measure.column)}, ''))"]
+    if measure.column is None:  # only count goes without a column
+        return ["count(*)"]
     column = quote(measure.column)
+    if measure.func == "count":
+        return [f"count(NULLIF({column}, ''))"]
     if measure.func == "avg":
         return [f"sum({column})", f"count({column})"]
     return [f"{measure.func}({column})"]
@@ -212,13 +223,14 @@ def aggregate(conn: sqlite3.Connection, report: Report, source: Source, window: 
             i += len(sql_parts)
         rows.append(tuple(values))
         sums.append(flat)
-    total = _totals(report, sums) if rows and report.group_by else None
-    return ReportTable(report, columns, tuple(rows), total, row_count)
+    overall = _totals(report, sums) if rows else tuple(None for _ in report.measures)
+    total = ("Total",) + (None,) * (width - 1) + overall if rows and width and report.total else None
+    return ReportTable(report, columns, tuple(rows), total, row_count, overall)
 
 
 def _totals(report: Report, per_group: list[list[Any]]) -> tuple[Any, ...]:
     """Counts and sums add up, avg is over all rows (not an average of averages), min of mins."""
-    values: list[Any] = ["Total"] + [None] * (len(report.group_by) - 1)
+    values: list[Any] = []
     for i, measure in enumerate(report.measures):
         column = [g[i] for g in per_group]
         present = [v for v in column if v is not None] if measure.func != "avg" else column
@@ -238,17 +250,41 @@ def _totals(report: Report, per_group: list[list[Any]]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def hour_totals(conn: sqlite3.Connection, report: Report, source: Source, hours: Sequence[Window]) -> list[
-        tuple[Window, tuple[Any, ...]]]:
-    """The report's measures over all groups, hour by hour (the `<name> by hour` sheet)."""
-    ungrouped = Report(report.name, report.source, (), report.measures)
-    result = []
-    for hour in hours:
-        table = aggregate(conn, ungrouped, source, hour)
-        values = table.rows[0] if table.rows else tuple(
-            0 if m.func == "count" else None for m in report.measures)
-        result.append((hour, values))
-    return result
+def hour_totals(conn: sqlite3.Connection, report: Report, source: Source, hours: Sequence[Window],
+                per_group: bool = True) -> list[tuple[Window, ReportTable]]:
+    """The report hour by hour (the `<name> by hour` sheet and its chart): overall, and per group if asked.
+
+    Without `per_group` each hour is one ungrouped query (no GROUP BY to sort), which is all
+    a report with more groups than a chart draws lines for needs.
+    """
+    wanted = report if per_group else overall_only(report)
+    return [(hour, aggregate(conn, wanted, source, hour)) for hour in hours]
+
+
+def overall_only(report: Report) -> Report:
+    """The report without its groups: one row over the whole window, its `overall` values."""
+    return replace(report, group_by=())
+
+
+def day_before(window: Window) -> Optional[Window]:
+    """The same wall-clock window one day earlier, or None when that day has no such hour.
+
+    A window of one hour maps to the same local hour of the day before (the first of a
+    repeated hour); a longer window (a day up to a slot) to the same span of that day.
+    """
+    tz = ZoneInfo(window.zone)
+    start, end = window.local_start, window.local_end
+    day = start.date() - timedelta(days=1)
+    if window.end - window.start == 3600:
+        for hour in hours_of_day(window.zone, day):
+            if hour.local_start.replace(tzinfo=None) == (start.replace(tzinfo=None) - timedelta(days=1)):
+                return hour
+        return None
+    first = day_start(window.zone, day)
+    if end.date() > start.date() and (end.hour, end.minute) == (0, 0):
+        return Window(first, day_start(window.zone, start.date()), window.zone)
+    naive_end = datetime(day.year, day.month, day.day, end.hour, end.minute)
+    return Window(first, int(naive_end.replace(tzinfo=tz, fold=0).timestamp()), window.zone)
 
 
 @dataclass(frozen=True)
@@ -256,16 +292,19 @@ class SourceSummary:
     name: str
     rows: int
     files: int
+    data_as_of: Optional[str] = None  # finished_at (UTC ISO) of the newest load with rows in the window
 
 
 def source_summary(conn: sqlite3.Connection, source: Source, window: Window) -> SourceSummary:
-    """Rows of the source inside the window, and how many ingestions (files) they came from."""
+    """Rows of the source inside the window, how many loads (files) they came from, the newest load's time."""
     if not db.has_table(conn, source.name):
         return SourceSummary(source.name, 0, 0)
-    rows, files = conn.execute(
-        f"SELECT count(*), count(DISTINCT _ingestion_id) FROM {quote(source.name)} WHERE _ts >= ? AND _ts < ?",
+    rows, files, newest = conn.execute(
+        f"SELECT count(*), count(DISTINCT _ingestion_id), (SELECT max(finished_at) FROM ingestion_log WHERE id IN "
+        f"(SELECT DISTINCT _ingestion_id FROM {quote(source.name)} WHERE _ts >= ?1 AND _ts < ?2)) "
+        f"FROM {quote(source.name)} WHERE _ts >= ?1 AND _ts < ?2",
         (window.start, window.end)).fetchone()
-    return SourceSummary(source.name, rows, files)
+    return SourceSummary(source.name, rows, files, newest)
 
 
 def report_sources(settings: Settings) -> list[Source]:

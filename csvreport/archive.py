@@ -22,7 +22,6 @@ are committed back. pyarrow is imported only here, and only when needed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -31,12 +30,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
-from csvreport import db, log
+from csvreport import db, freshness, log
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
+from csvreport.files import fsync_dir, replace_durably, sha256_of
 from csvreport.runs import Run
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})\Z")
@@ -64,12 +65,7 @@ class Part:
 def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
             only: Optional[str] = None) -> list[Part]:
     """Archive every whole month before `before` (YYYY-MM) of every source (or just `only`)."""
-    _pyarrow()
-    year, month = parse_month(before, "--before")
-    current = datetime.now(ZoneInfo(settings.timezone))
-    if (year, month) > (current.year, current.month):
-        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
-                          f"whole; use --before {current:%Y-%m} or earlier")
+    year, month = check_archive_request(settings, before, only)
     recover(settings, conn)
     sources = [settings.source(only)] if only else list(settings.sources)
     done: list[Part] = []
@@ -88,10 +84,7 @@ def archive(settings: Settings, conn: sqlite3.Connection, run: Run, before: str,
 def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
             only: Optional[str] = None) -> list[Part]:
     """Load the archived rows of `month` back into the database, then remove their files."""
-    _pyarrow()
-    parse_month(month, "--month")
-    if only:
-        settings.source(only)
+    check_restore_request(settings, month, only)
     recover(settings, conn)
     parts = [p for p in _parts(conn, "state = 'archived' AND month = ?", (month,)) if not only or p.source == only]
     if not parts:
@@ -106,14 +99,35 @@ def restore(settings: Settings, conn: sqlite3.Connection, run: Run, month: str,
     return parts
 
 
+def check_archive_request(settings: Settings, before: str, only: Optional[str] = None) -> tuple[int, int]:
+    """The month of `--before`, or a usage error (exit 2) raised before any run is recorded."""
+    _pyarrow()
+    year, month = parse_month(before, "--before")
+    current = datetime.now(ZoneInfo(settings.timezone))
+    if (year, month) > (current.year, current.month):
+        raise ConfigError(f"--before {before}: {current:%Y-%m} is not over yet, so months up to {before} are not "
+                          f"whole; use --before {current:%Y-%m} or earlier")
+    if only:
+        settings.source(only)
+    return year, month
+
+
+def check_restore_request(settings: Settings, month: str, only: Optional[str] = None) -> None:
+    """A usage error (exit 2) for `archive restore`, raised before any run is recorded."""
+    _pyarrow()
+    parse_month(month, "--month")
+    if only:
+        settings.source(only)
+
+
 def archived_window(conn: sqlite3.Connection, settings: Settings, start_utc: int, end_utc: int) -> Optional[str]:
     """The first month (YYYY-MM) whose archived rows fall in [start_utc, end_utc), else None. Reads only."""
-    try:
-        row = conn.execute(
-            "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
-            "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
-    except sqlite3.OperationalError:
+    if not db.has_table(conn, "archive_parts"):
         return None  # the database predates migration 0005
+    # Any other error (a locked or failing database) must stop the report: one written now could miss rows.
+    row = conn.execute(
+        "SELECT month FROM archive_parts WHERE state IN ('archived', 'restoring') AND start_ts < ? "
+        "AND end_ts > ? ORDER BY start_ts LIMIT 1", (end_utc, start_utc)).fetchone()
     return row[0] if row else None
 
 
@@ -127,19 +141,18 @@ def refuse_archived(conn: sqlite3.Connection, settings: Settings, start_utc: int
 
 def summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Archived months per source with their rows and files (reads only, for `status`)."""
-    try:
-        rows = conn.execute(
-            "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
-            "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
-    except sqlite3.OperationalError:
-        return []
+    if not db.has_table(conn, "archive_parts"):
+        return []  # the database predates migration 0005
+    rows = conn.execute(
+        "SELECT source, month, count(*), sum(rows), sum(bytes), max(archived_at) FROM archive_parts "
+        "WHERE state = 'archived' GROUP BY source, month ORDER BY source, month").fetchall()
     keys = ("source", "month", "files", "rows", "bytes", "archived_at")
     return [dict(zip(keys, r)) for r in rows]
 
 
 def parse_month(text: str, option: str) -> tuple[int, int]:
     match = MONTH_RE.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise ConfigError(f"{option} {text}: not a month; write it as YYYY-MM, for example 2026-03")
     return int(match.group(1)), int(match.group(2))
 
@@ -175,9 +188,9 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
         if not conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? LIMIT 1",
                             (start, end)).fetchone():
             return None
-        part_id = conn.execute(
-            "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
-            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id)).lastrowid
+        part_id = db.insert(
+            conn, "INSERT INTO archive_parts (source, month, start_ts, end_ts, path, state, created_at, run_id) "
+            "VALUES (?, ?, ?, ?, '', 'writing', ?, ?)", (source, label, start, end, db.utcnow(), run.id))
         relative = partition_path(source, year, month, part_id)
         conn.execute("UPDATE archive_parts SET path = ? WHERE id = ?", (relative, part_id))
     part = _part(conn, part_id)
@@ -186,9 +199,9 @@ def archive_month(settings: Settings, conn: sqlite3.Connection, run: Run, source
     temp = _temp_name(final)
     try:
         _write_temp(conn, source, columns, start, end, temp)
-        _publish(temp, final)
+        replace_durably(temp, final)
     except Exception:
-        _undo(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
+        _undo_on_failure(settings, conn, part)  # e.g. a full disk: nothing was deleted, nothing is left behind
         raise
     _set_state(conn, part_id, "written")
     return _finish(settings, conn, _part(conn, part_id))
@@ -210,20 +223,15 @@ def _write_temp(conn: sqlite3.Connection, source: str, columns: dict[str, str], 
         os.fsync(handle.fileno())
 
 
-def _publish(temp: Path, final: Path) -> None:
-    os.replace(temp, final)
-    _fsync_dir(final.parent)
-
-
 def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
     """Compare the file on disk with the rows; only when they agree delete the rows (one transaction)."""
     final = settings.paths.archive / part.path
     columns = _columns(conn, part.source)
     try:
         on_disk = _read_back(final, columns)
-        sha256, size = _sha256(final), final.stat().st_size
+        sha256, size = sha256_of(final), final.stat().st_size
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
-        _undo(settings, conn, part)
+        _undo_on_failure(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
                              "removed and no row was deleted; run the same command again") from None
     conn.execute("BEGIN IMMEDIATE")
@@ -236,7 +244,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
                 problem = f"{deleted} rows matched for deletion, {in_db['rows']} were verified"
         if problem is not None:
             conn.execute("ROLLBACK")
-            _undo(settings, conn, part)
+            _undo_on_failure(settings, conn, part)
             raise CsvReportError(f"the archive file {final} does not match the database ({problem}); it was removed "
                                  f"and no row was deleted; run the same command again")
         conn.execute(
@@ -245,8 +253,7 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
             (in_db["rows"], in_db["_id"]["min"], in_db["_id"]["max"], json.dumps(on_disk, sort_keys=True), sha256,
              size, db.utcnow(), part.id))
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("COMMIT")
     log.info("archive", f"archived {in_db['rows']} rows of {part.month} to {final} (verified, removed from the "
@@ -270,11 +277,16 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
     try:
         db.ensure_source_table(conn, source)
         inserted, skipped = _insert_rows(conn, part, hidden, bool(source.key))
+        freshness.restored(conn, part.source, part.id)
         conn.execute("UPDATE archive_parts SET state = 'restored', restored_at = ? WHERE id = ?",
                      (db.utcnow(), part.id))
     except BaseException:
-        conn.execute("ROLLBACK")
-        _unhide(conn, part, final, hidden)
+        db.rollback(conn)
+        try:
+            _unhide(conn, part, final, hidden)
+        except (OSError, sqlite3.Error) as exc:  # the first error is the one to report
+            log.warning("archive", f"could not put {final} back ({exc}); the next archive command does",
+                        source=part.source, file=str(final))
         raise
     conn.execute("COMMIT")
     _remove_files(final, hidden)
@@ -285,7 +297,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
 
 
 def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) -> tuple[int, int]:
-    pa, pq = _pyarrow()
+    _pa, pq = _pyarrow()
     gone = {r[0] for r in conn.execute(
         "SELECT id FROM ingestion_log WHERE source = ? AND status IN ('superseded', 'purged')", (part.source,))}
     parquet = pq.ParquetFile(path)
@@ -301,7 +313,7 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
     inserted = skipped = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        columns[ts_at] = [_epoch(v) for v in columns[ts_at]]
+        columns[ts_at] = [_unix_seconds(v) for v in columns[ts_at]]
         rows = [r for r in zip(*columns) if r[ingestion_at] not in gone]
         skipped += batch.num_rows - len(rows)
         before = conn.total_changes
@@ -316,14 +328,14 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
 
 def _hide(final: Path, hidden: Path) -> None:
     os.replace(final, hidden)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def _remove_files(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     folder = paths[0].parent
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for empty in (folder, folder.parent, folder.parent.parent):  # month=M, year=YYYY, then the source's folder
         try:
             empty.rmdir()
@@ -334,7 +346,7 @@ def _remove_files(*paths: Path) -> None:
 def _unhide(conn: sqlite3.Connection, part: Part, final: Path, hidden: Path) -> None:
     if hidden.exists():
         os.replace(hidden, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     _set_state(conn, part.id, "archived")
 
 
@@ -355,7 +367,7 @@ def recover(settings: Settings, conn: sqlite3.Connection) -> None:
                 _finish(settings, conn, part)
             except CsvReportError as exc:
                 log.warning("archive", str(exc), source=part.source, file=str(final))
-        elif part.state == "restoring":
+        elif part.state == "restoring" and final is not None:  # a part has its path from 'writing' on
             # Not committed (else the state would say restored): the rows are still only in the file.
             log.warning("archive", f"an earlier restore of {part.month} stopped before loading the rows; the file "
                         "is back in the archive", source=part.source, file=str(final))
@@ -372,8 +384,18 @@ def _undo(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
         for path in (_temp_name(final), final):
             path.unlink(missing_ok=True)
         if final.parent.exists():
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
     _set_state(conn, part.id, "undone")
+
+
+def _undo_on_failure(settings: Settings, conn: sqlite3.Connection, part: Part) -> None:
+    """Undo a part on the way out of a failure; if undoing fails too (the disk is still full), the part
+    keeps its state for the next archive command to undo, and the first error is the one reported."""
+    try:
+        _undo(settings, conn, part)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("archive", f"could not undo the unfinished part of {part.month} ({exc}); the next archive "
+                    "command undoes it", source=part.source)
 
 
 # --- checks: what the database holds and what the file holds -----------------------------------
@@ -453,7 +475,7 @@ def _differs(in_db: dict[str, Any], on_disk: dict[str, Any]) -> Optional[str]:
 
 # --- small helpers ------------------------------------------------------------------------------
 
-def _pyarrow():
+def _pyarrow() -> tuple[ModuleType, ModuleType]:
     try:
         import pyarrow
         import pyarrow.parquet
@@ -463,7 +485,7 @@ def _pyarrow():
     return pyarrow, pyarrow.parquet
 
 
-def _schema(pa, columns: dict[str, str]):
+def _schema(pa: ModuleType, columns: dict[str, str]) -> Any:  # a pyarrow.Schema
     types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
     fields = [pa.field("_id", pa.int64(), nullable=False), pa.field("_ingestion_id", pa.int64(), nullable=False),
               pa.field("_ts", pa.timestamp("s", tz="UTC"), nullable=False)]
@@ -510,7 +532,7 @@ def _check_file(settings: Settings, part: Part) -> None:
     if not path.is_file():
         raise CsvReportError(f"{path} is missing: the archived rows of {part.source} {part.month} cannot be "
                              "restored; put the file back (from a backup) and run the restore again")
-    if part.sha256 and _sha256(path) != part.sha256:
+    if part.sha256 and sha256_of(path) != part.sha256:
         raise CsvReportError(f"{path} changed since it was archived (sha256 differs); put the original back "
                              "and run the restore again")
 
@@ -523,31 +545,16 @@ def _hidden_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.restoring")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _epoch(value: Any) -> Optional[int]:
+def _unix_seconds(value: Any) -> Optional[int]:
+    """A timestamp read back from Parquet as whole Unix seconds."""
     return None if value is None else int(value.timestamp())
 
 
-def _ts_divisor(kind) -> int:
+def _ts_divisor(kind: Any) -> int:  # a pyarrow.TimestampType
     return {"s": 1, "ms": 1000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
 
 
-def _pick(func, current, new):
+def _pick(func: Callable[[Any, Any], Any], current: Any, new: Any) -> Any:
     if new is None:
         return current
     return new if current is None else func(current, new)

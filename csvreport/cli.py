@@ -1,30 +1,94 @@
 """The command line: option declarations that forward to one library function each.
 
 Only this module turns a CsvReportError into `Error: …` on stderr and its exit code.
+
+The global options (`--home`, `--config`, `--quiet`, `--log-format`) are declared once, on
+the top-level callback; `_Group` gives every command and subcommand a copy, so they work
+before or after a command's name, and each command's --help lists them.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from csvreport import __version__, log
+from csvreport import __version__, db, log
 from csvreport.config import Settings, load_settings
 from csvreport.errors import ConfigError, CsvReportError
 
-
 # Typer's own usage errors (a ClickException, wherever Typer takes click from) pass through untouched.
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+GLOBAL_PANEL = "Global options"
+# Shared with every command. `help` is one of them so that click adds no `-h, --help <bool>` of its own.
+_GLOBAL_NAMES = {"home", "config", "quiet", "log_format", "help"}
+_GIVEN = "csvreport.global_options"  # the key in click's ctx.meta, which every context of one run shares
+
+
+class _Option(TyperOption):
+    """An option shown as `--home DIR`: its metavar, nothing on flags, no `<float range> [x>=0]`."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return self.metavar or (self.name or "").upper()
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None
+
+
+class _Argument(TyperArgument):
+    """An argument shown by its metavar alone: `INGESTION_ID`, `[PATH]...`, never `{ingestion_id} <int>`."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+def _honest_help(param: Any) -> None:
+    """Swap Typer's parameter classes for the two above: same state, other help rendering."""
+    if type(param) is TyperOption:
+        param.__class__ = _Option
+    elif type(param) is TyperArgument:
+        param.__class__ = _Argument
+
+
+def _share_global_options(command: Any, options: list[Any]) -> None:
+    """Give `command`, and every command below it, the global options it does not declare itself."""
+    names = {param.name for param in command.params}
+    command.params.extend(copy.copy(option) for option in options if option.name not in names)
+    for param in command.params:
+        _honest_help(param)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _share_global_options(sub, options)
 
 
 class _Group(TyperGroup):
-    """Turns known errors into a message and an exit code, and unexpected ones into a logged stack."""
+    """Shares the global options and turns known errors into a message and an exit code,
+    and unexpected ones into a logged stack."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        options = [p for p in self.params if p.name in _GLOBAL_NAMES]
+        if options:  # the top-level group: its callback declares them
+            _share_global_options(self, options)
+
+    # Typer passes its own Context, a subclass of the click Context the base class names.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CsvReportError as exc:
@@ -34,10 +98,33 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (_USAGE_ERROR, typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            # Whoever read our output went away (`csvreport status | head -1`): nothing failed here.
+            _discard_stdout()
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
+            known = db.fault(exc, None)  # a full disk or a permission, named with its path
+            if known is not None:
+                log.error("main", str(known))
+                typer.echo(f"Error: {known}", err=True)
+                raise typer.Exit(1) from None
             log.error("main", f"unexpected error: {type(exc).__name__}: {exc}", exc_info=True)
-            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (the stack is in the log file)", err=True)
+            written = log.log_file()
+            if written is None:  # no log file took the stack: it must not be lost
+                typer.echo("".join(traceback.format_exception(exc)).rstrip("\n"), err=True)
+            where = f" (the stack is in {written})" if written else ""
+            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
             raise typer.Exit(1) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not print a BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 app = typer.Typer(
@@ -49,12 +136,53 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-HomeOption = Annotated[Optional[Path], typer.Option(
-    "--home", help="Home folder (default: $CSVREPORT_HOME, else the current directory).", show_default=False)]
-ConfigOption = Annotated[Optional[Path], typer.Option(
-    "--config", help="Settings file (default: HOME/config/settings.toml).", show_default=False)]
+
+def global_options(ctx: typer.Context) -> dict[str, Any]:
+    """The global options of this run, wherever on the command line they were given."""
+    given: dict[str, Any] = ctx.meta.setdefault(_GIVEN, {})
+    return {"home": None, "config": None, "quiet": False, "log_format": "kv", **given}
+
+
+def _remember(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Record a global option given at any level; the one given last (rightmost) wins."""
+    given = ctx.meta.setdefault(_GIVEN, {})
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if param.name and (getattr(source, "name", "DEFAULT") != "DEFAULT" or param.name not in given):
+        if param.name == "log_format" and value not in ("kv", "json"):
+            raise typer.BadParameter("must be kv or json")
+        given[param.name] = value
+        if param.name in ("quiet", "log_format"):
+            chosen = global_options(ctx)
+            log.setup(None, quiet=chosen["quiet"], fmt=chosen["log_format"])
+    return value
+
+
+HomeOption = Annotated[Path | None, typer.Option(
+    "--home", metavar="DIR", help="Home folder (default: $CSVREPORT_HOME, else the current directory).",
+    show_default=False, expose_value=False, callback=_remember, rich_help_panel=GLOBAL_PANEL)]
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", metavar="FILE", help="Settings file (default: HOME/config/settings.toml).",
+    show_default=False, expose_value=False, callback=_remember, rich_help_panel=GLOBAL_PANEL)]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print only warnings and errors (for cron mail).",
+    expose_value=False, callback=_remember, rich_help_panel=GLOBAL_PANEL)]
+LogFormatOption = Annotated[str, typer.Option(
+    "--log-format", metavar="kv|json", help="Log lines as key=value pairs (kv) or JSON objects (json).",
+    expose_value=False, callback=_remember, rich_help_panel=GLOBAL_PANEL)]
 WaitOption = Annotated[float, typer.Option(
-    "--wait", min=0, help="Seconds to wait for another run's lock before exiting with code 3.")]
+    "--wait", metavar="SECONDS", min=0, help="Seconds to wait for another run's lock before exiting with code 3.")]
+SourceOption = Annotated[str | None, typer.Option(
+    "--source", metavar="NAME", help="Only this source (default: every source).", show_default=False)]
+
+
+def _help(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        typer.echo(ctx.get_help(), color=ctx.color)
+        raise typer.Exit()
+
+
+HelpOption = Annotated[bool, typer.Option(
+    "--help", "-h", is_eager=True, expose_value=False, callback=_help, help="Show this message and exit.")]
 
 
 def _version(value: bool) -> None:
@@ -65,51 +193,48 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    ctx: typer.Context,
     home: HomeOption = None,
     config: ConfigOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors (for cron mail).")]
-    = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="kv (key=value lines) or json.")] = "kv",
+    quiet: QuietOption = False,
+    log_format: LogFormatOption = "kv",
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    help: HelpOption = False,
 ) -> None:
-    """csvreport: CSV exports in, trustworthy Excel reports out, every hour, unattended."""
-    if log_format not in ("kv", "json"):
-        raise typer.BadParameter("must be kv or json", param_hint="--log-format")
-    ctx.obj = {"home": home, "config": config, "quiet": quiet, "log_format": log_format}
-    log.setup(None, quiet=quiet, fmt=log_format)
+    """csvreport: CSV exports in, trustworthy Excel reports out, every hour, unattended.
+
+    The global options work before or after a command's name: `csvreport -q ingest` is `csvreport ingest -q`.
+    """
 
 
-def settings_for(ctx: typer.Context, home: Optional[Path], config: Optional[Path],
+def settings_for(ctx: typer.Context, home: Path | None = None, config: Path | None = None,
                  log_file: bool = True) -> Settings:
-    """Resolve the configuration (command options win over the global ones) and start the log file.
+    """Resolve the configuration (from the global options) and start the log file.
 
     Commands that only read pass `log_file=False`: they must not create or write logs/.
     """
-    root = ctx.find_root().obj or {}
-    settings = load_settings(home or root.get("home"), config or root.get("config"))
+    chosen = global_options(ctx)
+    settings = load_settings(home or chosen["home"], config or chosen["config"])
     if log_file:
-        log.setup(settings.paths.logs, quiet=root.get("quiet", False), fmt=root.get("log_format", "kv"))
+        log.setup(settings.paths.logs, quiet=chosen["quiet"], fmt=chosen["log_format"])
     return settings
 
 
 def _interactive(ctx: typer.Context) -> bool:
-    root = ctx.find_root().obj or {}
-    return sys.stdout.isatty() and not root.get("quiet")
+    return sys.stdout.isatty() and not global_options(ctx)["quiet"]
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    source: Annotated[Optional[str], typer.Option("--source", help="Only this source.")] = None,
+    source: SourceOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the new files and say what would happen; "
                                           "change nothing.")] = False,
     rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file, even those whose path, size and "
                                          "modification time are unchanged.")] = False,
+    sync_first: Annotated[bool, typer.Option("--sync", help="Run `csvreport sync` first (every SharePoint "
+                                             "remote), then load what is local.")] = False,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Load every new CSV file of every enabled source into the database, exactly once.
 
@@ -119,9 +244,10 @@ def ingest(
     from csvreport.progress import file_progress
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     if source:
         settings.source(source)
+    sync_error = _sync(settings, None, dry_run, wait) if sync_first else None
     arguments = {"source": source, "dry_run": dry_run, "rehash": rehash}
     with file_progress(_interactive(ctx)) as progress:
         if dry_run:
@@ -132,17 +258,56 @@ def ingest(
             return
         with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
             run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
+    if sync_error is not None:
+        raise sync_error
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    remote: Annotated[str | None, typer.Option("--remote", metavar="NAME", help="Only the SharePoint remote "
+                                                  "of this name (default: every one).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List each remote folder and say what would be "
+                                          "downloaded and marked; change nothing.")] = False,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Download new files from SharePoint into their drop folders, then mark them processed there.
+
+    See docs/sharepoint.md. An unreachable SharePoint is a warning (exit 0), so ingest goes on.
+    Example: csvreport --home /srv/csvreport --quiet sync --wait 60
+    """
+    error = _sync(settings_for(ctx), remote, dry_run, wait)
+    if error is not None:
+        raise error
+
+
+def _sync(settings: Settings, remote: str | None, dry_run: bool, wait: float) -> CsvReportError | None:
+    """Run one (recorded) sync; a refusal from SharePoint is returned, so `ingest --sync` can still load."""
+    from csvreport import sharepoint
+    from csvreport.runs import dry_run as unrecorded
+    from csvreport.runs import recorded_run
+
+    remotes = sharepoint.prepare(settings, remote)
+    arguments = {"remote": remote, "dry_run": dry_run}
+    try:
+        with (unrecorded(settings, "sync", wait, summary=False) if dry_run
+              else recorded_run(settings, "sync", arguments, wait)) as (conn, run):
+            sharepoint.sync(settings, conn, run, remotes, dry_run=dry_run)
+    except CsvReportError as exc:
+        if isinstance(exc, ConfigError) or exc.exit_code == 3:
+            raise
+        return exc
+    return None
 
 
 @app.command()
 def hourly(
     ctx: typer.Context,
     hour: Annotated[Optional[str], typer.Option(
-        "--hour", help="(Re)write this one local hour, \"YYYY-MM-DD HH:00\" (the first of a repeated hour), or an "
+        "--hour", metavar='"YYYY-MM-DD HH:00"',
+        help="(Re)write this one local hour, \"YYYY-MM-DD HH:00\" (the first of a repeated hour), or an "
         "ISO time with offset such as 2026-10-25T02:00+01:00 (the second).", show_default=False)] = None,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Write the workbook of every complete hour of the catch-up window that has none yet or whose rows changed.
 
@@ -151,7 +316,7 @@ def hourly(
     from csvreport import reports
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     request = reports.hour_request(settings, hour) if hour else None
     with recorded_run(settings, "hourly", {"hour": hour}, wait) as (conn, run):
         reports.hourly(settings, conn, run, request)
@@ -160,22 +325,24 @@ def hourly(
 @app.command()
 def daily(
     ctx: typer.Context,
-    day: Annotated[Optional[str], typer.Option("--date", help="(Re)write the workbook of this local day, "
-                                               "YYYY-MM-DD (default: today).", show_default=False)] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="End of the period, HH:MM local time "
+    day: Annotated[Optional[str], typer.Option(
+        "--date", metavar="YYYY-MM-DD", help="(Re)write the workbook of this local day, YYYY-MM-DD (default: today).",
+        show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar="HH:MM", help="End of the period, HH:MM local time "
                                                  "(default 24:00, the whole day).", show_default=False)] = None,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
-    """The quad report: day-to-date workbooks at each slot; without options every due slot missing or stale.
+    """Write the day-to-date workbooks: one per daily slot (06:00, 12:00, 18:00, 24:00 by default).
+
+    Without options: every slot of today and yesterday that is due and has no workbook yet,
+    and every daily workbook already written whose rows changed since.
 
     Example: csvreport --home /srv/csvreport daily --date 2026-03-29 --until 18:00
     """
     from csvreport import reports
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     request = reports.day_request(settings, day, until) if day or until else None
     with recorded_run(settings, "daily", {"date": day, "until": until}, wait) as (conn, run):
         reports.daily(settings, conn, run, request)
@@ -187,8 +354,6 @@ def send(
     test: Annotated[bool, typer.Option("--test", help="Send one test message to every recipient of both "
                                        "lists, to check the email settings; changes nothing.")] = False,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Mail every workbook not delivered yet (undeliverable ones too), or a test message with --test.
 
@@ -197,7 +362,7 @@ def send(
     from csvreport import mail
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     if test:
         mail.send_test(settings)
         return
@@ -213,7 +378,6 @@ def send(
 
 archive_app = typer.Typer(cls=_Group, invoke_without_command=True)
 app.add_typer(archive_app, name="archive")
-SourceOption = Annotated[Optional[str], typer.Option("--source", help="Only this source (default: every source).")]
 
 
 @archive_app.callback()
@@ -223,8 +387,6 @@ def archive(
                                                   "month before this one, in the configured time zone.")] = None,
     source: SourceOption = None,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Move every whole month before --before into Parquet files; `archive restore` loads one back.
 
@@ -240,7 +402,8 @@ def archive(
     from csvreport import archive as archiving
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
+    archiving.check_archive_request(settings, before, source)
     with recorded_run(settings, "archive", {"before": before, "source": source}, wait) as (conn, run):
         parts = archiving.archive(settings, conn, run, before, source)
         log.info("archive", f"{len(parts)} months archived, {sum(p.rows or 0 for p in parts)} rows")
@@ -252,8 +415,6 @@ def archive_restore(
     month: Annotated[str, typer.Option("--month", metavar="YYYY-MM", help="The archived month to load back.")],
     source: SourceOption = None,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Load an archived month back into the database, then remove its Parquet files.
 
@@ -262,7 +423,8 @@ def archive_restore(
     from csvreport import archive as archiving
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
+    archiving.check_restore_request(settings, month, source)
     with recorded_run(settings, "archive restore", {"month": month, "source": source}, wait) as (conn, run):
         parts = archiving.restore(settings, conn, run, month, source)
         log.info("archive", f"{month}: {sum(p.rows or 0 for p in parts)} rows restored from {len(parts)} files")
@@ -281,50 +443,74 @@ def status(
     as_json: StatusJson = False,
     prometheus: StatusPrometheus = False,
     check: StatusCheck = False,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Health and metrics: database, files and rows per source, last runs, newest workbooks, problems.
 
     Reads only: never takes the lock, never waits, never writes (not even the log file).
     Example: csvreport --home /srv/csvreport status --check
     """
-    from csvreport import status as health
+    from csvreport import status_render as render
+    from csvreport.status import gather
 
-    facts = health.gather(settings_for(ctx, home, config, log_file=False))
+    if as_json and prometheus:
+        raise ConfigError("status: --json and --prometheus are two output formats; give one of them")
+    facts = gather(settings_for(ctx, log_file=False))
     if as_json:
-        typer.echo(health.to_json(facts))
+        typer.echo(render.to_json(facts))
     elif prometheus:
-        typer.echo(health.to_prometheus(facts), nl=False)
+        typer.echo(render.to_prometheus(facts), nl=False)
     elif check:
-        typer.echo("\n".join(facts["problems"]) if facts["problems"] else "OK: nothing needs an operator")
+        typer.echo(render.to_check(facts))
     elif sys.stdout.isatty():
-        health.print_table(facts)
+        render.print_table(facts)
     else:
-        typer.echo(health.to_text(facts), nl=False)
-    if check and facts["problems"]:
+        typer.echo(render.to_text(facts), nl=False)
+    if check and facts.problems:
         raise typer.Exit(1)
 
 
 recover_app = typer.Typer(
     cls=_Group, no_args_is_help=True,
-    help="Repairs: list and replay quarantined files, purge a wrong load, rewrite damaged workbooks.\n\n"
+    help="Repairs: list and replay quarantined files, list loads and purge a wrong one, rewrite damaged workbooks.\n\n"
          "Example: csvreport --home /srv/csvreport recover list")
 app.add_typer(recover_app, name="recover")
 
 
 @recover_app.command("list")
-def recover_list(ctx: typer.Context, home: HomeOption = None, config: ConfigOption = None) -> None:
+def recover_list(ctx: typer.Context) -> None:
     """List the quarantined files with their reasons (reads only, like status).
 
     Example: csvreport --home /srv/csvreport recover list
     """
     from csvreport import recover
 
-    settings = settings_for(ctx, home, config, log_file=False)
+    settings = settings_for(ctx, log_file=False)
     conn = recover.require_database(settings)
     try:
         typer.echo(recover.list_text(settings, recover.quarantined_files(conn)), nl=False)
+    finally:
+        conn.close()
+
+
+@recover_app.command("loads")
+def recover_loads(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DATE", help="Only loads made on or after this local day, YYYY-MM-DD.",
+        show_default=False)] = None,
+) -> None:
+    """List the loads (ingestion ids) with file, rows, event-time span and status: what purge takes.
+
+    Reads only, like status.
+    Example: csvreport --home /srv/csvreport recover loads --source sensors --since 2026-03-29
+    """
+    from csvreport import recover
+
+    settings = settings_for(ctx, log_file=False)
+    conn = recover.require_database(settings)
+    try:
+        typer.echo(recover.loads_text(settings, recover.loads(conn, settings, source, since)), nl=False)
     finally:
         conn.close()
 
@@ -333,12 +519,10 @@ def recover_list(ctx: typer.Context, home: HomeOption = None, config: ConfigOpti
 def recover_replay(
     ctx: typer.Context,
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        help="Quarantined files (their path in quarantine/ or the path they arrived under).",
+        metavar="PATH", help="Quarantined files (their path in quarantine/ or the path they arrived under).",
         show_default=False)] = None,
     everything: Annotated[bool, typer.Option("--all", help="Replay every quarantined file.")] = False,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Load quarantined files again, after the file or the configuration was fixed.
 
@@ -348,7 +532,7 @@ def recover_replay(
     from csvreport import recover
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     conn = recover.require_database(settings)
     try:
         chosen = recover.select_for_replay(conn, settings, paths or [], everything)
@@ -365,22 +549,26 @@ def recover_replay(
 @recover_app.command("purge")
 def recover_purge(
     ctx: typer.Context,
-    ingestion_id: Annotated[int, typer.Argument(help="The id of the load in ingestion_log.", show_default=False)],
+    ingestion_id: Annotated[int, typer.Argument(
+        metavar="INGESTION_ID", help="The id of the load, as `csvreport recover loads` lists it.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; change nothing, "
+                                          "record no run.")] = False,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Remove exactly the rows one ingestion loaded, and mark it purged.
 
     The file may then load again: move it out of the drop folder if its rows are unwanted.
-    Example: csvreport --home /srv/csvreport recover purge 42
+    Example: csvreport --home /srv/csvreport recover purge 42 --dry-run
     """
     from csvreport import recover
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx, log_file=not dry_run)
     conn = recover.require_database(settings)
     try:
+        if dry_run:
+            typer.echo(recover.purge_preview(settings, conn, ingestion_id), nl=False)
+            return
         recover.check_purge(conn, ingestion_id)
     finally:
         conn.close()
@@ -392,8 +580,6 @@ def recover_purge(
 def recover_reports(
     ctx: typer.Context,
     wait: WaitOption = 0.0,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Write again every recorded workbook that is missing or differs from its recorded checksum.
 
@@ -402,7 +588,7 @@ def recover_reports(
     from csvreport import recover
     from csvreport.runs import recorded_run
 
-    settings = settings_for(ctx, home, config)
+    settings = settings_for(ctx)
     with recorded_run(settings, "recover reports", {}, wait) as (conn, run):
         recover.rewrite_reports(settings, conn, run)
 
@@ -411,23 +597,24 @@ def recover_reports(
 def init(
     ctx: typer.Context,
     directory: Annotated[Optional[Path], typer.Argument(
-        help="The new home folder (default: --home, $CSVREPORT_HOME, else the current directory).",
+        metavar="DIR", help="The new home folder (default: --home, $CSVREPORT_HOME, else the current directory).",
         show_default=False)] = None,
 ) -> None:
-    """Create a home folder: a commented config/settings.toml and the folders csvreport uses.
+    """Create a home folder: a commented config/settings.toml, the folders, and config/crontab.
 
-    Never overwrites an existing settings.toml.
+    config/crontab holds the cron jobs for this home, with absolute paths. Never overwrites an
+    existing settings.toml.
     Example: csvreport init /srv/csvreport
     """
     from csvreport.config import resolve_home
     from csvreport.init import create_home
 
-    root = ctx.find_root().obj or {}
-    home = resolve_home(directory or root.get("home"))
+    home = resolve_home(directory or global_options(ctx)["home"])
     for path in create_home(home):
         typer.echo(f"created {path}")
-    typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest` "
-               "and paste the lines of crontab.example (see docs/operations.md).")
+    typer.echo(f"Next: edit {home / 'config' / 'settings.toml'}, then run `csvreport --home {home} ingest`; "
+               f"then install the cron jobs of {home / 'config' / 'crontab'} with `crontab -e` "
+               "(see docs/operations.md).")
 
 
 def main() -> None:

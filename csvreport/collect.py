@@ -1,15 +1,18 @@
-"""Discovery: which files of a source are there, settled, and worth a look."""
+"""Discovery: which files of a source are there, settled, and worth a look (changed since seen)."""
 
 from __future__ import annotations
 
 import glob
 import os
+import sqlite3
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
-from csvreport.config import Settings, Source
+from csvreport.config import Settings, Source, pattern_folder
+from csvreport.db import current_user
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
 
@@ -25,6 +28,8 @@ class Candidate:
 class Found:
     ready: list[Candidate]
     waiting: list[Path]  # modified less than settle_seconds ago
+    links: list[Path] = field(default_factory=list)  # symbolic links, skipped unless follow_symlinks
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (folder, why) of patterns that cannot be read
 
 
 def find_files(settings: Settings, source: Source, now: float | None = None) -> Found:
@@ -37,11 +42,17 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
     own_prefixes = tuple(os.path.join(str(folder), "") for folder in own)
     own_names = {str(folder) for folder in own}
     seen: set[Path] = set()
-    ready: list[Candidate] = []
-    waiting: list[Path] = []
+    found = Found([], [])
     for pattern in source.patterns:
-        full = pattern if os.path.isabs(pattern) else os.path.join(settings.home, pattern)
-        for name in glob.iglob(os.path.expanduser(full), recursive=True):
+        full = os.path.expanduser(pattern)
+        full = full if os.path.isabs(full) else os.path.join(settings.home, full)
+        folder = pattern_folder(full)
+        problem = folder_problem(folder)
+        if problem:
+            found.missing.append((folder, problem))
+            continue
+        linked = _LinkedFolders(folder)
+        for name in glob.iglob(full, recursive=True):
             path = Path(name).absolute()
             text = str(path)
             if path in seen or not _wanted(path) or path in own_files or text.startswith(own_prefixes) \
@@ -49,17 +60,64 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
                 continue
             seen.add(path)
             try:
-                info = path.stat()
+                info = path.lstat()
+                if not source.follow_symlinks and (stat.S_ISLNK(info.st_mode) or linked.below(path.parent)):
+                    # Reading it would read (and quarantine would copy) whatever it points at.
+                    found.links.append(path)
+                    continue
+                if stat.S_ISLNK(info.st_mode):
+                    info = path.stat()
             except OSError:
-                continue  # vanished between listing and stat
+                continue  # vanished between listing and stat, or a dangling link that is followed
             if not stat.S_ISREG(info.st_mode):
                 continue
             if now - info.st_mtime < settings.settle_seconds:
-                waiting.append(path)
+                found.waiting.append(path)
                 continue
-            ready.append(Candidate(path, info.st_size, info.st_mtime_ns))
-    ready.sort(key=lambda c: (c.mtime_ns, str(c.path)))
-    return Found(ready, waiting)
+            found.ready.append(Candidate(path, info.st_size, info.st_mtime_ns))
+    found.ready.sort(key=lambda c: (c.mtime_ns, str(c.path)))
+    return found
+
+
+def folder_problem(folder: str) -> Optional[str]:
+    """Why a pattern's folder cannot be searched, or None (a folder that is missing is not an error of
+    csvreport's, but nothing will ever be found there, so it must be said)."""
+    if not os.path.isdir(folder):
+        return "does not exist" if not os.path.lexists(folder) else "is not a folder"
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return f"is not readable by user {current_user()}"
+    return None
+
+
+class _LinkedFolders:
+    """Which folders below a pattern's own folder are symbolic links (or lie under one), asked once each.
+
+    Links on the way to the pattern's folder are the operator's, and followed; a link found below
+    it was put there by whoever may write the drop folder, and could lead anywhere.
+    """
+
+    def __init__(self, top: str):
+        self.top = os.path.normpath(os.path.abspath(top))
+        self.known: dict[str, bool] = {self.top: False}
+
+    def below(self, folder: Path) -> bool:
+        text = os.path.normpath(str(folder))
+        if text in self.known:
+            return self.known[text]
+        parent = os.path.dirname(text)
+        if parent == text or not (text + os.sep).startswith(self.top + os.sep):
+            answer = False
+        else:
+            answer = self.below(Path(parent)) or os.path.islink(text)
+        self.known[text] = answer
+        return answer
+
+
+def seen_unchanged(conn: sqlite3.Connection, source: str, candidate: Candidate) -> bool:
+    """Whether seen_files holds this path with the same size and mtime: not worth reading again."""
+    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
+                       (source, str(candidate.path))).fetchone()
+    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
 
 
 def _own_folders(settings: Settings) -> list[Path]:

@@ -8,6 +8,8 @@ is refused with a message that says what to do.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Optional, Sequence
 
 from csvreport.config import Settings, Source
 from csvreport.errors import ConfigError, CsvReportError
@@ -34,6 +36,16 @@ class Migration:
 def utcnow() -> str:
     """Bookkeeping times: UTC, ISO 8601, readable in the sqlite3 shell."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_epoch(text: Optional[str]) -> Optional[float]:
+    """Unix seconds of a bookkeeping time as utcnow() writes it; None when there is none or it does not parse."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def quote(name: str) -> str:
@@ -70,8 +82,13 @@ def pending(conn: sqlite3.Connection) -> list[Migration]:
     return [m for m in migrations() if m.version not in applied]
 
 
-def migrate(conn: sqlite3.Connection) -> list[Migration]:
-    """Apply pending migrations in order, each with the row that records it in one transaction."""
+def migrate(conn: sqlite3.Connection, home: Path | None = None) -> list[Migration]:
+    """Apply pending migrations in order, each with the row that records it in one transaction.
+
+    The SQL function csvreport_home() gives a migration the home folder (NULL when unknown),
+    for paths that are stored relative to it.
+    """
+    conn.create_function("csvreport_home", 0, lambda: str(home) if home is not None else None, deterministic=True)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
@@ -102,7 +119,7 @@ def _statements(script: str) -> Iterator[str]:
             if buffer.strip():
                 yield buffer
             buffer = ""
-    if buffer.strip() and not all(l.strip().startswith("--") or not l.strip() for l in buffer.splitlines()):
+    if buffer.strip() and not all(line.strip().startswith("--") or not line.strip() for line in buffer.splitlines()):
         raise CsvReportError(f"migration ends with an incomplete statement: {buffer.strip()[:80]}")
 
 
@@ -110,8 +127,14 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             apply_migrations: bool = True) -> sqlite3.Connection:
     """Open the database. Writers get WAL mode and every pending migration applied."""
     path = settings.paths.database
-    if readonly and not path.exists():
-        raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first")
+    if readonly:
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise CsvReportError(f"database {path} does not exist yet; run `csvreport ingest` first") from None
+        except OSError as exc:
+            raise CsvReportError(f"cannot read {path}: {exc.strerror or exc}; user {current_user()} needs read "
+                                 f"access to it and its folder {path.parent}") from None
     conn = None
     try:
         if readonly:
@@ -123,13 +146,16 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
             # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
             conn.execute("PRAGMA synchronous=NORMAL")
             if apply_migrations:
-                migrate(conn)
+                migrate(conn, settings.home)
         conn.execute(f"PRAGMA busy_timeout={500 if readonly else int(busy_ms)}")
     except (sqlite3.DatabaseError, OSError) as exc:
         if conn is not None:
             conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise  # busy: the caller decides what waiting means
+        known = fault(exc, settings)
+        if known is not None and not readonly:
+            raise known from None  # a full disk or a user who may not write, not a damaged database
         raise CsvReportError(
             f"cannot open the database {path}: {exc}; check that it is a SQLite file this user may write "
             f"(sqlite3 {path} 'PRAGMA integrity_check'), or restore it from a backup") from None
@@ -140,15 +166,136 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
     return conn
 
 
+def open_readonly(settings: Settings) -> sqlite3.Connection:
+    """A read-only connection that has read once; CsvReportError saying why when there is none.
+
+    Writes nothing, ever. A WAL database needs its -shm file, which SQLite creates on open;
+    a user who may only read the folder (a monitoring user) cannot create it, and SQLite
+    says "unable to open" or, since 3.40, "attempt to write a readonly database". With no
+    writer about (no -wal file, or an empty one: the last writer closed cleanly), the file
+    is then opened as immutable, which needs neither -wal nor -shm.
+    """
+    path = settings.paths.database
+    conn = connect(settings, readonly=True)
+    try:
+        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        if not _needs_shared_memory(exc):
+            raise CsvReportError(f"cannot read {path}: {exc}") from None
+        wal = path.with_name(path.name + "-wal")
+        if file_size(wal):
+            raise CsvReportError(
+                f"cannot read {path}: {exc}: a writer is at work or stopped without closing the database "
+                f"(non-empty {wal.name}), and user {current_user()} may not create {path.name}-shm beside it; "
+                f"run this as the user who owns the home, or again once the writer is done") from None
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise CsvReportError(f"cannot read {path}: {exc}") from None
+    return conn
+
+
+def _needs_shared_memory(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "unable to open" in text or "readonly database" in text
+
+
+def file_size(path: Path) -> int:
+    """The size of a file, 0 when it is missing or cannot be looked at."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def current_user() -> str:
+    """The name of the user this process runs as (for messages about permissions)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite still has one, without hiding the error that led here.
+
+    After a full disk or an I/O error SQLite may already have rolled back by itself; a ROLLBACK
+    then fails with "no transaction is active", and that follow-on error must not replace the
+    real one, which the caller is about to raise.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def fault(exc: BaseException, settings: Optional[Settings]) -> Optional[CsvReportError]:
+    """A fault of the machine (full disk, no permission, failing disk) as one line naming the path, or None.
+
+    SQLite names no path in its messages, so the database's is added here (from `settings`); an
+    OSError names its own.
+    """
+    if settings is None:
+        return _os_fault(exc, None) if isinstance(exc, OSError) else None
+    database = settings.paths.database
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc)
+        code = getattr(exc, "sqlite_errorcode", None)
+        if "disk is full" in text or code == 13:  # SQLITE_FULL
+            return CsvReportError(f"the disk is full: cannot write the database {database} ({text}); free space "
+                                  f"on the file system of {database.parent}, then run the command again "
+                                  "(nothing half-done was kept)")
+        if "readonly database" in text:
+            return CsvReportError(f"cannot write the database {database} ({text}): user {current_user()} may not write "
+                                  f"it or its folder {database.parent}; run csvreport as the user who owns the home")
+        if "disk I/O error" in text:
+            return CsvReportError(f"the disk failed while csvreport used the database {database} ({text}); check "
+                                  "the system log (dmesg) and the free space, then run the command again")
+        return None
+    return _os_fault(exc, database.parent) if isinstance(exc, OSError) else None
+
+
+def _os_fault(exc: OSError, near: Optional[Path]) -> Optional[CsvReportError]:
+    where = exc.filename or near
+    if where is None:
+        return None
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CsvReportError(f"the disk is full: cannot write {where} ({exc.strerror}); free space there, then "
+                              "run the command again")
+    if isinstance(exc, PermissionError):
+        return CsvReportError(f"permission denied: user {current_user()} may not use {where} ({exc.strerror}); run "
+                              "csvreport as the user who owns the home, or fix the permissions of that path")
+    if exc.errno == errno.EROFS:
+        return CsvReportError(f"cannot write {where}: the file system is read-only; remount it read-write or point "
+                              "[paths] elsewhere")
+    return None
+
+def insert(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> int:
+    """Run one INSERT and return the id of the row it added."""
+    row_id = conn.execute(sql, parameters).lastrowid
+    if row_id is None:  # sqlite3 sets it after every INSERT; None means the statement was not one
+        raise TypeError(f"not an INSERT: {sql}")
+    return row_id
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

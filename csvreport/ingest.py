@@ -10,23 +10,21 @@ wholly loaded or not at all, and the next run finishes the job.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from csvreport import db, helper, log
-from csvreport.collect import Candidate, find_files
+from csvreport import db, freshness, helper, log
+from csvreport.collect import Candidate, find_files, seen_unchanged
 from csvreport.config import Settings, Source
+from csvreport.files import sha256_of
 from csvreport.load import load_rows
 from csvreport.rows import FileRejected, LoadResult
 from csvreport.quarantine import quarantine_file, rejects_path, remove_original, write_rejects
 from csvreport.runs import Run
 from csvreport.timeconv import TimestampParser
-
-HASH_CHUNK = 1 << 20
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -36,14 +34,6 @@ class Outcome:
     rows_rejected: int = 0
     rows_read: Optional[int] = None
     reason: Optional[str] = None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def timestamp_parser(source: Source) -> Optional[TimestampParser]:
@@ -76,10 +66,19 @@ def _ingest_source(settings: Settings, conn: sqlite3.Connection, run: Run, sourc
     try:
         db.ensure_source_table(conn, source)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     found = find_files(settings, source)
+    for folder, problem in found.missing:
+        log.warning("ingest", f"the folder {folder} of the source's pattern {problem}: nothing can arrive there; "
+                    "create it, fix its permissions, or fix the pattern", source=source.name, file=folder)
+        run.warn("a pattern's folder cannot be read")
+    for path in found.links:
+        log.warning("ingest", "skipped: a symbolic link (its target is not read); put the file itself in the drop "
+                    "folder, or set follow_symlinks = true for this source if the links are trusted",
+                    source=source.name, file=str(path))
+        run.warn("symbolic links skipped")
     for path in found.waiting:
         log.info("ingest", f"modified less than {settings.settle_seconds:g}s ago; waiting for the next run",
                  source=source.name, file=str(path))
@@ -109,12 +108,6 @@ def _count(run: Run, outcome: Outcome) -> None:
         run.warn("a file could not be read")
 
 
-def _unchanged(conn: sqlite3.Connection, source: Source, candidate: Candidate) -> bool:
-    row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
-                       (source.name, str(candidate.path))).fetchone()
-    return row is not None and row[0] == candidate.size and row[1] == candidate.mtime_ns
-
-
 def _remember(conn: sqlite3.Connection, source: Source, candidate: Candidate, sha256: str,
               ingestion_id: Optional[int]) -> None:
     conn.execute(
@@ -131,7 +124,7 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
     """Load one file. `origin` is set by a replay: the path the file first arrived under."""
     path = candidate.path
     shown = str(origin or path)
-    if origin is None and not rehash and _unchanged(conn, source, candidate):
+    if origin is None and not rehash and seen_unchanged(conn, source.name, candidate):
         return Outcome("skipped")
     try:
         sha256 = sha256_of(path)
@@ -169,19 +162,24 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
             "SELECT id FROM ingestion_log WHERE source = ? AND path = ? AND status = 'loaded'",
             (source.name, shown))]
         for old in previous:
-            delete_ingestion_rows(conn, source.name, old)
+            delete_ingestion_rows(conn, source.name, old, why="superseded")
             conn.execute("UPDATE ingestion_log SET status = 'superseded', changed_at = ? WHERE id = ?",
                          (started, old))
-        ingestion_id = conn.execute(
+        if source.key:
+            freshness.watch(conn, source.name)  # the older rows its keys replace change their windows too
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, started_at, finished_at, run_id)"
             " VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, started, started, run.id),
-        ).lastrowid
+        )
         result = load_rows(conn, source, path, ingestion_id, parser, fallback_ts, settings.max_bad_rows,
                            scratch=scratch)
         if not _still_as_found(candidate):
             conn.execute("ROLLBACK")
             return _changed_while_read(source, shown)
+        freshness.loaded(conn, source.name, ingestion_id, result.first_row_id, result.last_row_id, result.min_ts,
+                         result.max_ts, result.rows_loaded)
         rejects = None
         if result.bad_rows and not dry_run:
             taken = {row[0] for row in conn.execute(
@@ -200,17 +198,23 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         if not dry_run:
             _remember(conn, source, candidate, sha256, ingestion_id)
     except FileRejected as exc:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         if not _still_as_found(candidate):
             return _changed_while_read(source, shown)
         return _quarantine(settings, conn, run, source, candidate, sha256, exc, started, dry_run, origin)
     except BaseException:
-        conn.execute("ROLLBACK")
+        db.rollback(conn)
         raise
     conn.execute("ROLLBACK" if dry_run else "COMMIT")
     _log_loaded(source, shown, result, previous, rejects, dry_run)
     return Outcome("loaded", ingestion_id=ingestion_id, rows_loaded=result.rows_loaded,
                    rows_rejected=result.bad_count, rows_read=result.rows_read)
+
+
+def inside_home(settings: Settings, path: Path) -> bool:
+    """Whether the file really lives in the home folder (links resolved): only there may csvreport delete it."""
+    home = os.path.realpath(settings.home)
+    return os.path.realpath(path).startswith(home.rstrip(os.sep) + os.sep)
 
 
 def _still_as_found(candidate: Candidate) -> bool:
@@ -250,34 +254,45 @@ def _quarantine(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
         log.warning("ingest", f"would be quarantined: {exc.reason}", source=source.name, file=shown)
         return Outcome("quarantined", rows_read=exc.rows_read, reason=exc.reason)
     # A replay that fails again stays where it is, with its reason brought up to date.
+    ours = source.move_bad_files or inside_home(settings, candidate.path)
     placed = candidate.path if origin is not None else \
-        quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line)
+        quarantine_file(settings, source.name, candidate.path, sha256, exc.reason, exc.first_bad_line, move=ours)
     # Recorded before the original is removed: a run killed in between leaves the original in the
     # drop folder, which the next run skips as known quarantined content, never an unrecorded file.
     with db.transaction(conn):
-        ingestion_id = conn.execute(
+        ingestion_id = db.insert(
+            conn,
             "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, reason, "
             "first_bad_line, quarantine_path, started_at, finished_at, run_id) "
             "VALUES (?, ?, ?, ?, ?, 'quarantined', ?, ?, ?, ?, ?, ?, ?)",
             (source.name, shown, sha256, candidate.size, candidate.mtime_ns, exc.rows_read, exc.reason,
              exc.first_bad_line, str(placed), started, db.utcnow(), run.id),
-        ).lastrowid
-    moved = origin is not None or \
-        remove_original(placed, candidate.path, source.name, sha256, exc.reason, exc.first_bad_line)
+        )
+    moved = origin is not None or (ours and remove_original(placed, candidate.path, source.name, sha256, exc.reason,
+                                                            exc.first_bad_line))
     if not moved:
+        # Remembered by content: not tried again until replayed, and the original stays where it is.
         with db.transaction(conn):
             _remember(conn, source, candidate, sha256, ingestion_id)
-    where = f"moved to {placed}" if moved else f"copied to {placed} (the drop folder is read-only)"
+    where = f"moved to {placed}" if moved else f"copied to {placed} (" + (
+        "the drop folder is read-only)" if ours else
+        "the original, outside the home, stays where it is; set move_bad_files = true to move such files)")
     log.warning("ingest", f"quarantined: {exc.reason}; {where}", source=source.name, file=shown,
                 rows=exc.rows_read)
     return Outcome("quarantined", ingestion_id=ingestion_id, rows_read=exc.rows_read, reason=exc.reason)
 
 
-def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int) -> int:
-    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id)."""
+def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: int, why: str = "removed",
+                          count_only: bool = False) -> int:
+    """Delete exactly the rows one ingestion inserted (its rowid range, checked by id); `why` says so to the
+    workbooks of their windows, which become stale. With `count_only`, count the rows that would go and
+    delete nothing."""
     first, last = conn.execute("SELECT first_row_id, last_row_id FROM ingestion_log WHERE id = ?",
                                (ingestion_id,)).fetchone()
     if first is None:
         return 0
-    return conn.execute(f"DELETE FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?",
-                        (first, last, ingestion_id)).rowcount
+    where = f"FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?"
+    if count_only:
+        return int(conn.execute(f"SELECT count(*) {where}", (first, last, ingestion_id)).fetchone()[0])
+    freshness.removing(conn, table, ingestion_id, why)
+    return conn.execute(f"DELETE {where}", (first, last, ingestion_id)).rowcount

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from csvreport import db, log
-from csvreport.config import SMTP_PASSWORD_ENV, Email, Settings
+from csvreport.config import SMTP_PASSWORD_ENV, Email, Settings, title_of
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
 from csvreport.timeconv import epoch_to_local
@@ -48,7 +48,13 @@ class SendOutcome:
 
 
 def enabled(settings: Settings) -> bool:
-    return settings.email is not None and settings.email.enabled
+    return _enabled_email(settings) is not None
+
+
+def _enabled_email(settings: Settings) -> Optional[Email]:
+    """The [email] settings when mail delivery is on, else None."""
+    email = settings.email
+    return email if email is not None and email.enabled else None
 
 
 def recipients(email: Email, kind: str) -> tuple[str, ...]:
@@ -74,64 +80,71 @@ def window_label(start_utc: int, end_utc: int, zone: str) -> str:
     return label
 
 
-def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str, correction: bool) -> str:
-    subject = email.subject.format(kind=kind.capitalize(), window=window, zone=zone, file=file_name)
+def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str, correction: bool,
+                title: str = "") -> str:
+    subject = email.subject.format(kind=kind.capitalize(), window=window, zone=zone, file=file_name, title=title)
     return (CORRECTION_PREFIX + subject) if correction else subject
 
 
 def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, start_utc: int, end_utc: int,
-          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True) -> Optional[int]:
+          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True,
+          sha256: Optional[str] = None) -> Optional[int]:
     """Record a written workbook for delivery; returns the row id, or None when it is not to be mailed.
 
-    A correction is a rewritten workbook of which an earlier version reached its recipients;
-    an earlier version still unsent is superseded: only the newest is ever mailed. With
-    `again=False` (a lost file written again from the same rows) a workbook already sent or
-    queued is not mailed a second time.
+    The checksum decides: workbooks are byte-identical when written again from the same
+    rows, so a rewrite whose sha256 equals the one sent (a lost file written again) is not
+    mailed a second time, and a rewrite that differs from what reached the recipients is a
+    correction. An earlier version still unsent is superseded: only the newest is ever
+    mailed. Without a checksum, `rewritten` and `again=False` (nothing sent or queued twice)
+    decide as before.
     """
-    if not enabled(settings) or kind not in KINDS:
-        return None
-    email = settings.email
-    if not recipients(email, kind):
+    email = _enabled_email(settings)
+    if email is None or kind not in KINDS or not recipients(email, kind):
         return None
     path = Path(path)
+    stored = settings.stored_path(path)
     now = db.utcnow()
     label = window_label(start_utc, end_utc, settings.timezone)
     with db.transaction(conn):
-        was_sent = conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status = 'sent' LIMIT 1",
-                                (str(path),)).fetchone() is not None
+        sent = [row[0] for row in conn.execute(
+            "SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' ORDER BY id", (stored,))]
+        if sha256 is not None and sent and sent[-1] == sha256:
+            return None  # the recipients have exactly this file
         if not again and conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status IN ('sent', 'unsent') "
-                                      "LIMIT 1", (str(path),)).fetchone():
+                                      "LIMIT 1", (stored,)).fetchone():
             return None
-        correction = bool(rewritten and was_sent)
+        correction = bool(sent) and (sha256 is not None or rewritten)
         conn.execute("UPDATE email_delivery SET status = 'superseded' WHERE path = ? AND status = 'unsent'",
-                     (str(path),))
-        subject = subject_for(email, kind, label, settings.timezone, path.name, correction)
+                     (stored,))
+        subject = subject_for(email, kind, label, settings.timezone, path.name, correction,
+                              title_of(settings.reports))
         body = _body(settings, conn, kind, path, start_utc, end_utc, label, correction)
-        row_id = conn.execute(
+        row_id = db.insert(
+            conn,
             "INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
             "correction, status, queued_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'unsent', ?, ?)",
-            (kind, str(path), start_utc, end_utc, label, subject, body, int(correction), now, run_id),
-        ).lastrowid
+            (kind, stored, start_utc, end_utc, label, subject, body, int(correction), now, run_id),
+        )
     return row_id
 
 
 def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_undeliverable: bool = False
                 ) -> SendOutcome:
     """Mail every queued workbook over one SMTP session; failures are warnings, retried next run."""
-    if not enabled(settings):
+    email = _enabled_email(settings)
+    if email is None:
         return SendOutcome()
-    undeliverable = _expire(conn, run)
+    undeliverable = _expire(settings, conn, run)
     states = ("unsent", "undeliverable") if include_undeliverable else ("unsent",)
     rows = conn.execute(
         f"SELECT id, kind, path, subject, body FROM email_delivery WHERE status IN ({','.join('?' * len(states))}) "
         "ORDER BY id", states).fetchall()
     if not rows:
         return SendOutcome(undeliverable=undeliverable)
-    email = settings.email
     sent = failed = 0
     password = None
     try:
-        password = _password(settings)
+        password = _password(settings, email)
         session = _open(email, password)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is a warning, retried next run
         reason = _describe(exc, email, password)
@@ -142,8 +155,9 @@ def send_unsent(settings: Settings, conn: sqlite3.Connection, run: Run, include_
                     host=email.host, port=email.port)
     else:
         try:
-            for index, (row_id, kind, path, subject, body) in enumerate(rows):
+            for index, (row_id, kind, stored_path, subject, body) in enumerate(rows):
                 to = recipients(email, kind)
+                path = str(settings.from_stored(stored_path))
                 try:
                     digest = _send_one(session, email, to, subject, body, Path(path))
                 except Exception as exc:  # noqa: BLE001 - same: a warning, retried next run
@@ -178,7 +192,7 @@ def send_test(settings: Settings) -> tuple[str, ...]:
     if not to:
         raise ConfigError(f"{settings.config_path}: email.hourly_to, email.daily_to: no recipients; "
                           "list at least one address")
-    password = _password(settings)
+    password = _password(settings, email)
     body = (f"This is a test message from csvreport in {settings.home}.\n\n"
             f"Server: {email.host}:{email.port} ({email.security})\n"
             f"Hourly workbooks go to: {', '.join(email.hourly_to) or 'nobody'}\n"
@@ -200,21 +214,20 @@ def send_test(settings: Settings) -> tuple[str, ...]:
     return to
 
 
-def unsent(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def unsent(conn: sqlite3.Connection, settings: Settings) -> list[dict[str, Any]]:
     """Workbooks not (yet) delivered, oldest first; reads only, so `status` may call it."""
-    try:
-        rows = conn.execute(
-            "SELECT id, kind, path, window_label, status, attempts, queued_at, first_failure_at, "
-            "last_attempt_at, last_error FROM email_delivery WHERE status IN ('unsent', 'undeliverable') "
-            "ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
+    if not db.has_table(conn, "email_delivery"):
         return []  # the database predates migration 0004
+    rows = conn.execute(
+        "SELECT id, kind, path, window_label, status, attempts, queued_at, first_failure_at, "
+        "last_attempt_at, last_error FROM email_delivery WHERE status IN ('unsent', 'undeliverable') "
+        "ORDER BY id").fetchall()
     keys = ("id", "kind", "path", "window", "status", "attempts", "queued_at", "first_failure_at",
             "last_attempt_at", "last_error")
-    return [dict(zip(keys, row)) for row in rows]
+    return [{**dict(zip(keys, row)), "path": str(settings.from_stored(row[2]))} for row in rows]
 
 
-def _expire(conn: sqlite3.Connection, run: Run) -> int:
+def _expire(settings: Settings, conn: sqlite3.Connection, run: Run) -> int:
     cutoff = (datetime.now(timezone.utc) - timedelta(hours=RETRY_HOURS)).isoformat(timespec="milliseconds")
     cutoff = cutoff.replace("+00:00", "Z")
     with db.transaction(conn):
@@ -224,14 +237,14 @@ def _expire(conn: sqlite3.Connection, run: Run) -> int:
                      (cutoff,))
     for _id, path, attempts, error in expired:
         log.warning("mail", f"undeliverable: not mailed within {RETRY_HOURS} hours ({attempts} attempts, last "
-                    f"error: {error}); fix [email] and run `csvreport send` to try again", file=path)
+                    f"error: {error}); fix [email] and run `csvreport send` to try again",
+                    file=str(settings.from_stored(path)))
     if expired:
         run.warn(f"{len(expired)} workbooks undeliverable by email")
     return len(expired)
 
 
-def _password(settings: Settings) -> Optional[str]:
-    email = settings.email
+def _password(settings: Settings, email: Email) -> Optional[str]:
     password = settings.env.get(SMTP_PASSWORD_ENV) or email.password
     if email.username and not password:
         raise ConfigError(f"{settings.config_path}: email.username is set but {SMTP_PASSWORD_ENV} is not; "
@@ -241,6 +254,7 @@ def _password(settings: Settings) -> Optional[str]:
 
 def _open(email: Email, password: Optional[str]) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=str(email.ca_file) if email.ca_file else None)
+    session: smtplib.SMTP
     if email.security == "tls":
         session = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout, context=context)
     else:
@@ -308,10 +322,10 @@ def _body(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
           label: str, correction: bool) -> str:
     start_utc_text = datetime.fromtimestamp(start_utc, timezone.utc).strftime("%Y-%m-%d %H:%M")
     end_utc_text = datetime.fromtimestamp(end_utc, timezone.utc).strftime("%Y-%m-%d %H:%M")
-    lines = [f"{kind.capitalize()} report for {label} ({settings.timezone}).", ""]
+    lines = [f"{title_of(settings.reports)}: {kind} report for {label} ({settings.timezone}).", ""]
     if correction:
         lines += ["This is a correction: rows for this window arrived after the earlier workbook was sent.",
-                  "It replaces that workbook.", ""]
+                  "It replaces that workbook; its Summary sheet says Correction.", ""]
     lines.append(f"Window: {label} {settings.timezone} ({start_utc_text} to {end_utc_text} UTC)")
     for name, rows, files in _window_counts(settings, conn, start_utc, end_utc):
         lines.append(f"Rows: {rows:,} from {files:,} files (source {name})")

@@ -1,14 +1,15 @@
 """Files that cannot be loaded go to quarantine/<source>/ with the reason beside them.
 
-A file is moved when its drop folder allows it; from a read-only folder it is copied
-instead, and `ingestion_log` remembers its content so it is not tried again until an
-operator replays it.
+A file inside the home is moved when its drop folder allows it; from a read-only folder,
+and always from outside the home (unless the source sets `move_bad_files = true`), it is
+copied instead, and `ingestion_log` remembers its content so it is not tried again until
+an operator replays it.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
+import errno
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from typing import Optional
 from csvreport.config import Settings
 from csvreport.db import utcnow
 from csvreport.errors import CsvReportError
+from csvreport.files import sha256_of
 from csvreport.rows import BadRow
 
 REASON_SUFFIX = ".reason.json"
@@ -34,18 +36,24 @@ def source_folder(settings: Settings, source: str) -> Path:
     return folder
 
 
+def still_there(path: str) -> bool:
+    """Whether a recorded file is still there; one this user may not look at (a monitoring user outside
+    the home's group) counts as there, never as a deleted one."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def reason_path(quarantined: Path) -> Path:
     return quarantined.with_name(quarantined.name + REASON_SUFFIX)
 
 
 def _same_content(path: Path, sha256: str) -> bool:
-    if not path.is_file():
-        return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == sha256
+    return path.is_file() and sha256_of(path) == sha256
 
 
 def _free_name(folder: Path, name: str, sha256: str) -> Path:
@@ -60,8 +68,11 @@ def _free_name(folder: Path, name: str, sha256: str) -> Path:
 
 
 def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, reason: str,
-                    first_bad_line: Optional[int]) -> Path:
+                    first_bad_line: Optional[int], move: bool = True) -> Path:
     """Copy the file into quarantine/<source>/ with its reason beside it; the original stays.
+
+    `move` says whether the caller will remove the original: not for a file outside the home,
+    which csvreport does not own (the reason file then says so).
 
     The caller records the quarantine and then calls `remove_original`: at every moment the
     file exists in one place at least, a copy in quarantine always has its reason beside it,
@@ -76,8 +87,13 @@ def quarantine_file(settings: Settings, source: str, path: Path, sha256: str, re
             tmp = target.with_name(target.name + ".tmp")
             shutil.copy2(path, tmp)
             os.replace(tmp, target)
-        _write_reason(target, {**_details(source, path, sha256, reason, first_bad_line), "moved": True})
+        kept = {} if move else {"note": "outside the home: the original stays where it is (move_bad_files = false)"}
+        _write_reason(target, {**_details(source, path, sha256, reason, first_bad_line), "moved": move, **kept})
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CsvReportError(f"the disk is full: cannot copy {path} into quarantine ({target}); free space "
+                                 f"on the file system of {folder}, then run ingest again (the file was left where "
+                                 "it is)") from None
         raise CsvReportError(
             f"cannot put {path} into quarantine ({target}): {exc.strerror or exc}; make {folder} writable for "
             f"the user running csvreport and check the free disk space (the file was left where it is)") from None

@@ -6,10 +6,13 @@
   arrived under. A file that loads leaves quarantine (its `ingestion_log` row becomes
   'replayed', the new load has its own row); a file that fails again stays, with its
   `reason.json` brought up to date.
+- `loads`: the loads (ingestion ids) with file, rows, event-time span and status: what
+  `purge` takes (read-only, like `list`).
 - `purge`: remove exactly the rows one ingestion loaded and mark it 'purged'. Its content
   is then no longer "known": if the file is still in the drop folder, the next `ingest`
   loads it again (which is what you want after fixing the configuration, and what you must
-  prevent, by moving the file away, when the load was a duplicate).
+  prevent, by moving the file away, when the load was a duplicate). `purge --dry-run`
+  reads only: it says what would go, takes no lock and records no run.
 - `reports`: find workbooks that are missing or differ from their recorded checksum and
   write them again, through the reports code.
 
@@ -23,15 +26,18 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from csvreport import db, log
 from csvreport.collect import Candidate
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
-from csvreport.quarantine import reason_path
+from csvreport.quarantine import reason_path, still_there
 from csvreport.runs import Run
+from csvreport.timeconv import epoch_to_local
 
 LIST_HINT = "`csvreport recover list` shows the quarantined files"
 
@@ -54,8 +60,8 @@ class QuarantinedFile:
 
 @dataclass
 class ReplayResult:
-    loaded: list[tuple[QuarantinedFile, int, int]] = field(default_factory=list)  # file, ingestion, rows
-    already_loaded: list[tuple[QuarantinedFile, int]] = field(default_factory=list)
+    loaded: list[tuple[QuarantinedFile, Optional[int], int]] = field(default_factory=list)  # file, ingestion, rows
+    already_loaded: list[tuple[QuarantinedFile, Optional[int]]] = field(default_factory=list)
     still_quarantined: list[tuple[QuarantinedFile, str]] = field(default_factory=list)
 
     @property
@@ -88,7 +94,7 @@ def quarantined_files(conn: sqlite3.Connection) -> list[QuarantinedFile]:
     for row in conn.execute(
             "SELECT id, source, path, quarantine_path, reason, first_bad_line, rows_read, finished_at "
             "FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
-        if row[3] and Path(row[3]).exists():
+        if row[3] and still_there(row[3]):
             grouped.setdefault(row[3], []).append(row)
     files = []
     for rows in grouped.values():
@@ -251,8 +257,8 @@ def check_purge(conn: sqlite3.Connection, ingestion_id: int) -> tuple:
     row = conn.execute("SELECT id, source, path, status, rows_loaded, changed_at FROM ingestion_log WHERE id = ?",
                        (ingestion_id,)).fetchone() if db.has_table(conn, "ingestion_log") else None
     if row is None:
-        raise ConfigError(f"recover purge: ingestion {ingestion_id} does not exist; the ingestion ids are in "
-                          "ingestion_log (see docs/operations.md, 'A duplicate ingestion')")
+        raise ConfigError(f"recover purge: ingestion {ingestion_id} does not exist; "
+                          "`csvreport recover loads` lists the ingestion ids")
     status, when = row[3], row[5]
     refusals = {
         "purged": f"was purged already (at {when})",
@@ -273,7 +279,7 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
 
     with db.transaction(conn):
         _, source, path, _, rows_loaded, _ = check_purge(conn, ingestion_id)
-        deleted = delete_ingestion_rows(conn, source, ingestion_id)
+        deleted = delete_ingestion_rows(conn, source, ingestion_id, why="purged")
         conn.execute("UPDATE ingestion_log SET status = 'purged', changed_at = ? WHERE id = ?",
                      (db.utcnow(), ingestion_id))
         # Forget the file: the same content under that path counts as new again.
@@ -282,8 +288,9 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
                      (source, ingestion_id, path, sha))
         # run_history.rows_deleted (migration 0003): what a purge removed, next to what runs loaded.
         conn.execute("UPDATE run_history SET rows_deleted = rows_deleted + ? WHERE id = ?", (deleted, run.id))
-    note = "" if deleted == rows_loaded else \
-        f" ({rows_loaded - deleted} of its {rows_loaded} rows had been replaced already by later rows with the same key)"
+    note = "" if deleted == rows_loaded else (
+        f" ({rows_loaded - deleted} of its {rows_loaded} rows had been replaced already by later rows "
+        "with the same key)")
     log.info("recover", f"purged ingestion {ingestion_id}: {deleted} rows deleted{note}", source=source, file=path,
              rows=deleted)
     if any(s.name == source and s.key for s in settings.sources):
@@ -296,12 +303,90 @@ def purge(settings: Settings, conn: sqlite3.Connection, run: Run, ingestion_id: 
     return PurgeResult(ingestion_id, source, path, deleted, rows_loaded, present)
 
 
+@dataclass(frozen=True)
+class Load:
+    id: int
+    source: str
+    path: str
+    status: str  # loaded, quarantined, superseded, purged, replayed
+    rows_loaded: int
+    min_ts: int | None
+    max_ts: int | None
+    finished_at: str
+
+
+def loads(conn: sqlite3.Connection, settings: Settings, source: str | None = None,
+          since: str | None = None) -> list[Load]:
+    """The loads, oldest first: every one of `source` (default: all), loaded on or after the local day `since`."""
+    if source:
+        settings.source(source)
+    if not db.has_table(conn, "ingestion_log"):
+        return []
+    where, args = [], []
+    if source:
+        where.append("source = ?")
+        args.append(source)
+    if since:
+        where.append("started_at >= ?")
+        args.append(_day_start_utc(settings, since))
+    sql = ("SELECT id, source, path, status, rows_loaded, min_ts, max_ts, finished_at FROM ingestion_log"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id")
+    return [Load(*row) for row in conn.execute(sql, args)]
+
+
+def _day_start_utc(settings: Settings, text: str) -> str:
+    """Local midnight of the day YYYY-MM-DD, in the form ingestion_log keeps its times."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"recover loads: --since {text!r} is not a date; give it as YYYY-MM-DD") from None
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(settings.timezone))
+    return start.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _span(settings: Settings, load: Load) -> str:
+    if load.min_ts is None or load.max_ts is None:
+        return "-"
+    zone = next((s.timezone for s in settings.sources if s.name == load.source), settings.timezone)
+    first, last = (epoch_to_local(t, zone).strftime("%Y-%m-%d %H:%M:%S") for t in (load.min_ts, load.max_ts))
+    return f"{first} .. {last}"
+
+
+def loads_text(settings: Settings, found: list[Load]) -> str:
+    if not found:
+        return "No loads.\n"
+    rows = [("ID", "STATUS", "ROWS", "EVENTS (local time)", "LOADED (UTC)", "SOURCE", "FILE")]
+    rows += [(str(f.id), f.status, str(f.rows_loaded), _span(settings, f), f.finished_at[:19].replace("T", " "),
+              f.source, _shown(settings, f.path)) for f in found]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join([r[0].rjust(widths[0]), *(c.ljust(w) for c, w in zip(r[1:-1], widths[1:])), r[-1]])
+             for r in rows]
+    return (f"{len(found)} load(s); `csvreport recover purge ID --dry-run` shows what purging one would "
+            "remove:\n\n" + "\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def purge_preview(settings: Settings, conn: sqlite3.Connection, ingestion_id: int) -> str:
+    """What `recover purge ID` would do, read without changing anything (the same checks refuse the same ids)."""
+    from csvreport.ingest import delete_ingestion_rows
+
+    _, source, path, _, rows_loaded, _ = check_purge(conn, ingestion_id)
+    rows = delete_ingestion_rows(conn, source, ingestion_id, count_only=True)
+    load = next(f for f in loads(conn, settings, source) if f.id == ingestion_id)
+    lines = [(f"dry run, nothing was changed: purging ingestion {ingestion_id} would delete {rows} rows of "
+              f"{source} loaded from {_shown(settings, path)} (events {_span(settings, load)}) and mark it purged.")]
+    if rows != rows_loaded:
+        lines.append(f"{rows_loaded - rows} of its {rows_loaded} rows were replaced already by later rows with "
+                     "the same key.")
+    if Path(path).exists():
+        lines.append(f"{_shown(settings, path)} is still in the drop folder: the next ingest would load it again; "
+                     "move it away first if its rows are unwanted.")
+    return "\n".join(lines) + "\n"
+
+
 def require_database(settings: Settings) -> sqlite3.Connection:
     """A read-only connection for `recover list` and the checks made before a run starts."""
-    from csvreport.status import open_readonly
-
     try:
-        return open_readonly(settings)
+        return db.open_readonly(settings)
     except CsvReportError as exc:
         if str(exc).startswith("cannot read "):
             raise CsvReportError(f"{exc}; restore it from a backup (docs/operations.md, "
@@ -322,9 +407,9 @@ class DamagedWorkbook:
     zone: str
 
 
-def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
+def damaged_workbooks(conn: sqlite3.Connection, settings: Settings) -> list[DamagedWorkbook]:
     """Recorded workbooks whose file is gone or no longer has the checksum it was written with."""
-    from csvreport.ingest import sha256_of
+    from csvreport.files import sha256_of
 
     if not db.has_table(conn, "workbooks"):
         return []
@@ -332,7 +417,7 @@ def damaged_workbooks(conn: sqlite3.Connection) -> list[DamagedWorkbook]:
     for ident, kind, path, sha256, size, start, end, zone in conn.execute(
             "SELECT id, kind, path, sha256, size, window_start, window_end, zone FROM workbooks "
             "ORDER BY kind, window_start"):
-        file = Path(path)
+        file = settings.from_stored(path)
         try:
             info = file.stat()
         except FileNotFoundError:
@@ -350,7 +435,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
     from csvreport.aggregate import Window
     from csvreport.archive import archived_window
 
-    found = damaged_workbooks(conn)
+    found = damaged_workbooks(conn, settings)
     if found:
         with db.transaction(conn):
             for source in settings.sources:
@@ -372,13 +457,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
                         file=str(book.path))
             run.warn("workbook not rewritten")
             continue
-        if book.kind == "hourly":
-            job = reports.hourly_job(settings, window, book.state, why)
-        else:
-            local = window.local_start
-            end = window.local_end
-            until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
-            job = reports.daily_job(settings, local.date(), until, book.state, why)
+        job = reports.job_for_window(settings, book.kind, window, book.state, why)
         log.info("recover", f"{book.kind} workbook {book.path.name}: {why}; writing it again", file=str(book.path))
         reports.publish(settings, conn, run, job)
         done.append(book)

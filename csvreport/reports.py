@@ -22,19 +22,19 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
-from csvreport import db, log
-from csvreport.aggregate import (Window, aggregate, day_window, hour_totals, hours_of_day, hours_between, local_text,
-                                 parse_hour, report_sources, source_summary)
+from csvreport import db, freshness, log
+from csvreport.aggregate import (MAX_LINES, Window, aggregate, day_before, day_window, hour_totals, hours_between,
+                                 hours_of_day, local_text, overall_only, parse_hour, report_sources, source_summary)
 from csvreport.config import SLOT_RE, Settings
 from csvreport.errors import ConfigError
 from csvreport.runs import Run
 
 KINDS = ("hourly", "daily")
 # Bump when the layout of the workbooks changes: windows still in the catch-up range are rewritten.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,11 @@ def daily_job(settings: Settings, day: date, until: str, reason: str, detail: st
 
 def hour_request(settings: Settings, text: str, now: Optional[float] = None) -> Job:
     """The job for `--hour`; a usage error (exit 2) when the hour is not a complete local hour."""
-    window = parse_hour(text, settings.timezone)
+    try:
+        window = parse_hour(text, settings.timezone)
+    except (ValueError, OverflowError) as exc:  # a year the calendar arithmetic cannot reach, such as 0001
+        raise ConfigError(f"--hour {text!r}: out of range ({exc}); give an hour such as \"2026-03-29 14:00\""
+                          ) from None
     now = time.time() if now is None else now
     if window.end > now:
         raise ConfigError(f"--hour {text!r}: the hour {local_text(window.local_start)} has not ended yet; "
@@ -126,7 +130,11 @@ def day_request(settings: Settings, day_text: Optional[str], until: Optional[str
     until = "24:00" if until is None else until.strip()
     if not SLOT_RE.match(until) or until > "24:00" or until == "00:00":
         raise ConfigError(f"--until {until!r}: not a time from 00:01 to 24:00 (HH:MM), such as 18:00")
-    job = daily_job(settings, day, until, "requested")
+    try:
+        job = daily_job(settings, day, until, "requested")
+    except (ValueError, OverflowError) as exc:  # a day the calendar arithmetic cannot reach, such as 9999-12-31
+        raise ConfigError(f"--date {day_text!r}: out of range ({exc}); give a day such as 2026-03-29"
+                          ) from None
     if job.window.end > now:
         raise ConfigError(f"--date {day:%Y-%m-%d} --until {until}: that period has not ended yet; its workbook "
                           f"can be written from {local_text(job.window.local_end)}")
@@ -138,8 +146,9 @@ def day_request(settings: Settings, day_text: Optional[str], until: Optional[str
 
 def layout_fingerprint(settings: Settings) -> str:
     """What the workbooks' layout depends on: the zone and the [[reports]] entries."""
-    reports = [[r.name, r.source, list(r.group_by), [[m.label, m.func, m.column] for m in r.measures]]
-               for r in settings.reports]
+    reports = [[r.name, r.source, list(r.group_by), [[m.label, m.func, m.column] for m in r.measures], r.title,
+                r.chart, r.total, r.decimals, sorted(r.measure_decimals.items()),
+                sorted((k, v.below, v.above) for k, v in r.limits.items())] for r in settings.reports]
     text = json.dumps([LAYOUT_VERSION, settings.timezone, sorted(s.name for s in settings.sources), reports])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -158,13 +167,19 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
     names = {s.name for s in settings.sources}
     low_mark = min(r.data_mark for r in recs)
     low_change = min(r.change_mark or "" for r in recs)
+    # Since migration 0006 the changes are recorded per quarter hour (csvreport.freshness); this
+    # check covers only the loads and status changes from before it.
+    last_mark, last_change = freshness.legacy_marks(conn)
     columns = "id, source, status, min_ts, max_ts, changed_at"
     changes = {}
-    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (low_mark,)):
+    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE id > ? AND id <= ? AND min_ts IS NOT NULL",
+                            (low_mark, last_mark if last_mark is not None else 2**62)):
         changes[row[0]] = row
-    for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL",
-                            (low_change,)):
-        changes[row[0]] = row
+    if last_change is None or last_change > low_change:
+        for row in conn.execute(f"SELECT {columns} FROM ingestion_log WHERE changed_at > ? AND changed_at <= ? "
+                                "AND min_ts IS NOT NULL",
+                                (low_change, last_change if last_change is not None else "~")):
+            changes[row[0]] = row
     result: dict[int, str] = {}
     for rec in recs:
         why = []
@@ -172,10 +187,12 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
             if source not in names or min_ts >= rec.end or max_ts < rec.start:
                 continue
             new = ident > rec.data_mark
-            changed = changed_at is not None and changed_at > (rec.change_mark or "")
+            changed = changed_at is not None and changed_at > (rec.change_mark or "") and \
+                (last_change is None or changed_at <= last_change)
             if not (new or changed):
                 continue  # seen already when the workbook was written
-            if new and not changed and status == "loaded" and not _has_rows_in(conn, source, ident, rec):
+            if new and not changed and status == "loaded" and \
+                    not _has_rows_in(conn, source, ident, rec.start, rec.end):
                 continue  # its span covers the window, but none of its rows fall inside it
             if changed and not new:
                 why.append(f"ingestion {ident} {status}")
@@ -186,27 +203,32 @@ def stale(conn: sqlite3.Connection, settings: Settings, recs: list[Record]) -> d
     return result
 
 
-def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, rec: Record) -> bool:
+def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, start: int, end: int) -> bool:
     if not db.has_table(conn, source):
         return False
     return conn.execute(f"SELECT 1 FROM {db.quote(source)} WHERE _ts >= ? AND _ts < ? AND _ingestion_id = ? LIMIT 1",
-                        (rec.start, rec.end, ingestion_id)).fetchone() is not None
+                        (start, end, ingestion_id)).fetchone() is not None
+
+
+_Key = TypeVar("_Key")
 
 
 def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
-            candidates: list[tuple[Window, Path, object]]) -> list[tuple[object, str, str]]:
+            candidates: list[tuple[Window, Path, _Key]]) -> list[tuple[_Key, str, str]]:
     """(key, reason, detail) for each candidate window that must be written."""
     if not candidates:
         return []
     known = records(conn, kind, min(w.start for w, _, _ in candidates), max(w.start for w, _, _ in candidates))
     layout = layout_fingerprint(settings)
     reasons = stale(conn, settings, [r for r in known.values() if r.layout == layout])
-    due = []
+    for book, (cause, _) in freshness.stale(conn, kind, {s.name for s in settings.sources}).items():
+        reasons.setdefault(book, cause)
+    due: list[tuple[_Key, str, str]] = []
     for window, path, key in candidates:
         rec = known.get((window.start, window.end))
         if rec is None:
             due.append((key, "new", ""))
-        elif Path(rec.path) != path:
+        elif settings.from_stored(rec.path) != path:
             due.append((key, "missing", f"the reports folder is now {path.parent}"))
         elif not path.is_file():
             due.append((key, "missing", f"{path} is gone"))
@@ -218,11 +240,43 @@ def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
 
 
 def due_hourly(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
-    """Complete hours of the catch-up window that have no workbook, lost it, or are stale."""
+    """Complete hours of the catch-up window that have no workbook, lost it, or are stale; older stale ones."""
     windows = hours_between(settings.timezone, int(now) - settings.catch_up_hours * 3600, int(now))
     candidates = [(w, hourly_path(settings, w), w) for w in windows]
-    return [hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly",
-                                                                                      candidates)]
+    return stale_beyond(settings, conn, "hourly", {(w.start, w.end) for w in windows}) + [
+        hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly", candidates)]
+
+
+def stale_beyond(settings: Settings, conn: sqlite3.Connection, kind: str, candidates: set[tuple[int, int]]
+                 ) -> list[Job]:
+    """Stale workbooks of windows outside `candidates` (older than the catch-up range), oldest first.
+
+    Skipped: a window laid out for another zone or [[reports]] configuration (its window may
+    not exist any more), and a window whose rows are archived (never rewritten)."""
+    from csvreport.archive import archived_window
+
+    marked = freshness.stale(conn, kind, {s.name for s in settings.sources})
+    if not marked:
+        return []
+    layout = layout_fingerprint(settings)
+    jobs = []
+    for book, start, end, zone, book_layout in conn.execute(
+            "SELECT id, window_start, window_end, zone, layout FROM workbooks WHERE id IN "
+            f"({', '.join('?' * len(marked))}) ORDER BY window_start, window_end", list(marked)):
+        if (start, end) in candidates or book_layout != layout or zone != settings.timezone or \
+                archived_window(conn, settings, start, end):
+            continue
+        jobs.append(job_for_window(settings, kind, Window(start, end, zone), "stale", marked[book][0]))
+    return jobs
+
+
+def job_for_window(settings: Settings, kind: str, window: Window, reason: str, detail: str = "") -> Job:
+    """The job that writes a recorded window again (its daily slot read back from the window's end)."""
+    if kind == "hourly":
+        return hourly_job(settings, window, reason, detail)
+    local, end = window.local_start, window.local_end
+    until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
+    return daily_job(settings, local.date(), until, reason, detail)
 
 
 def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
@@ -235,8 +289,9 @@ def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[
             window = day_window(zone, day, slot)
             if window.end <= now:
                 candidates.append((window, daily_path(settings, day, slot), (day, slot)))
-    return [daily_job(settings, day, slot, reason, detail)
-            for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
+    return stale_beyond(settings, conn, "daily", {(w.start, w.end) for w, _, _ in candidates}) + [
+        daily_job(settings, day, slot, reason, detail)
+        for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -299,6 +354,33 @@ def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
     with db.transaction(conn):
         for source in settings.sources:
             db.ensure_source_table(conn, source)
+    freshness.absorb(conn, {s.name for s in settings.sources})
+
+
+def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: Window) -> bool:
+    """Whether this window's data changed after its first workbook was written: its Summary says Correction.
+
+    Decided from the database alone (the first writing time and the loads touching the
+    window), so writing the window again from the same rows gives the same bytes.
+    """
+    first = conn.execute("SELECT first_written_at FROM workbooks WHERE kind = ? AND window_start = ? AND "
+                         "window_end = ?", (kind, window.start, window.end)).fetchone()
+    if first is None:
+        return False
+    if freshness.corrected(conn, kind, window.start, window.end):
+        return True  # any change since migration 0006, a keyed row moved out of the window included
+    names = {s.name for s in settings.sources}
+    loads = conn.execute(
+        "SELECT id, source, status, finished_at, changed_at FROM ingestion_log WHERE min_ts IS NOT NULL AND "
+        "min_ts < ? AND max_ts >= ? AND (finished_at > ?3 OR changed_at > ?3)", (window.end, window.start, first[0]))
+    for ident, source, status, _finished_at, changed_at in loads:
+        if source not in names:
+            continue
+        if (changed_at or "") > first[0]:
+            return True  # superseded, purged or replayed after the first workbook
+        if status == "loaded" and _has_rows_in(conn, source, ident, window.start, window.end):
+            return True  # a late file with rows inside the window
+    return False
 
 
 def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) -> Written:
@@ -308,15 +390,23 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
     # Archived rows are not in the tables: a workbook of their window would be wrong, so refuse (exit 1).
     archive.refuse_archived(conn, settings, job.window.start, job.window.end)
     data_mark = conn.execute("SELECT coalesce(max(id), 0) FROM ingestion_log").fetchone()[0]
+    seen = freshness.mark(conn)
     change_mark = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
     sources = {s.name: s for s in settings.sources}
     tables = [aggregate(conn, r, sources[r.source], job.window) for r in settings.reports]
-    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour))
+    by_hour = [workbook.HourSeries(t, hour_totals(conn, t.report, sources[t.report.source], job.by_hour,
+                                                  per_group=len(t.rows) <= MAX_LINES))
                for t in tables] if job.kind == "daily" else []
+    # The same window a day earlier, for the Summary's comparison: one query per report over its time index,
+    # without GROUP BY unless the Summary lists the groups (a report without a total).
+    earlier = day_before(job.window)
+    previous = [aggregate(conn, r if not r.total else overall_only(r), sources[r.source], earlier) if earlier
+                else None for r in settings.reports]
     summaries = [source_summary(conn, s, job.window) for s in report_sources(settings)]
-    written_at = datetime.now(timezone.utc)
-    content = workbook.Content(job.kind, job.window, written_at, summaries, tables, by_hour)
+    content = workbook.Content(job.kind, job.window, summaries, tables, by_hour, previous, earlier,
+                               correction=corrected(conn, settings, job.kind, job.window))
     saved = workbook.save(job.path, content)
+    written_at = datetime.now(timezone.utc)
     rows = sum(s.rows for s in summaries)
     files = sum(s.files for s in summaries)
     stamp = written_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -334,15 +424,21 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
             "writes = writes + 1, written_at = excluded.written_at, run_id = excluded.run_id "
             "RETURNING id",
             (job.kind, job.window.start, job.window.end, job.window.local_start.isoformat(),
-             job.window.local_end.isoformat(), job.window.zone, str(saved.path), saved.sha256, saved.size, rows, files,
-             data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp, run.id),
+             job.window.local_end.isoformat(), job.window.zone, settings.stored_path(saved.path), saved.sha256,
+             saved.size, rows, files, data_mark, change_mark, layout_fingerprint(settings), job.reason, stamp, stamp,
+             run.id),
         ).fetchone()[0]
+        freshness.written(conn, record_id, seen)
     run.add(workbooks_written=1)
     because = {"new": "", "requested": " on request"}.get(job.reason, f" again ({job.reason}: "
                                                                      f"{job.detail})" if job.detail else " again")
     log.info(job.kind, f"wrote the {job.kind} workbook for {job.window.label()}{because}", file=str(saved.path),
              rows=rows, reason=job.reason)
+    if rows == 0 and job.reason == "requested":
+        log.warning(job.kind, f"the {job.kind} workbook for {job.window.label()} holds no rows: no loaded row falls "
+                    "in that window; check the date, or see what was loaded with `csvreport recover loads`",
+                    file=str(saved.path), rows=0)
     # Queued for email here, sent by _mailed; a repaired file (same data) is not mailed a second time.
     mail.queue(settings, conn, job.kind, saved.path, job.window.start, job.window.end, rewritten=before is not None,
-               run_id=run.id, again=job.reason in ("new", "stale", "layout", "requested"))
+               run_id=run.id, sha256=saved.sha256)
     return Written(job.kind, saved.path, job.window, before is not None, job.reason, saved.sha256, rows, record_id)

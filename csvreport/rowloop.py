@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import math
+from types import CodeType
 from typing import Callable, Iterator, Optional
 
-from csvreport.rows import NULL, Checks, LoadResult, check_row
+from csvreport.rows import NULL, Checks, LoadResult, RecordReader, check_row
 
 
 class Rows:
@@ -25,15 +26,15 @@ class Rows:
     Counts, bad rows and the span of event times are kept in `result`.
     """
 
-    def __init__(self, reader, checks: Checks, result: LoadResult,
-                 on_progress: Optional[Callable[[int], None]] = None, line_base: int = 0):
+    def __init__(self, reader: RecordReader, checks: Checks, result: LoadResult,
+                 on_progress: Optional[Callable[[int], None]] = None, line_base: int = 0) -> None:
         self.reader, self.checks, self.result = reader, checks, result
         self.on_progress, self.line_base = on_progress, line_base
         self.source, self.width, self.batch_rows = checks.source, checks.width, checks.batch_rows
         self.check = check_row(checks, result)
         self.loop = compile_loop(checks)
 
-    def on(self, reader, result: LoadResult, line_base: int) -> "Rows":
+    def on(self, reader: RecordReader, result: LoadResult, line_base: int) -> "Rows":
         """The same checks on another reader (the helper's part), counted in another result."""
         return Rows(reader, self.checks, result, None, line_base)
 
@@ -138,6 +139,6 @@ def loop(reader, check, batch_len, stop, base):
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(code: str, name: str):
+def _compiled(code: str, name: str) -> CodeType:
     # Compiling costs 0.3 ms: a run over thousands of small files of one layout compiles once.
     return compile(code, name, "exec")

@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Protocol
 
 from csvreport.config import Source
 from csvreport.timeconv import TimestampParser
@@ -41,6 +41,17 @@ class FileRejected(Exception):
         self.reason = reason
         self.first_bad_line = first_bad_line
         self.rows_read = rows_read
+
+class RecordReader(Protocol):
+    """A csv reader: records, and the physical line it has read up to."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
 
 @dataclass
 class BadRow:
@@ -162,7 +173,8 @@ def plan_columns(source: Source, header: list[str], path: Path) -> Plan:
             raise FileRejected(f"the header lacks column {column!r} (header: {shown}); "
                              f"fix the export or sources.{source.name}.columns")
         if len(found) > 1:
-            raise FileRejected(f"column {column!r} appears {len(found)} times in the header, so its values are ambiguous")
+            raise FileRejected(f"column {column!r} appears {len(found)} times in the header, so its values are "
+                               "ambiguous")
         return found[0]
 
     indexes = [find(c) for c in source.columns]

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 from csvreport import db, log, monitor
@@ -19,7 +20,7 @@ from csvreport.errors import CsvReportError, LockHeld
 from csvreport.lock import exclusive
 
 COUNTERS = ("files_seen", "files_loaded", "files_skipped", "files_quarantined", "rows_loaded",
-            "rows_rejected", "rows_quarantined", "workbooks_written")
+            "rows_rejected", "rows_quarantined", "workbooks_written", "files_marked")
 SKIPPED_ROW_WAIT_MS = 15000
 INTERRUPTED = "interrupted: the process ended before finishing (killed, or the machine stopped)"
 
@@ -46,13 +47,13 @@ class Run:
 def _insert(conn: sqlite3.Connection, command: str, arguments: dict[str, Any], status: str = "running",
             error: str | None = None) -> int:
     now = db.utcnow()
-    cur = conn.execute(
+    return db.insert(
+        conn,
         "INSERT INTO run_history (command, arguments, pid, started_at, finished_at, status, error) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (command, json.dumps(arguments, default=str, sort_keys=True), os.getpid(), now,
          None if status == "running" else now, status, error),
     )
-    return cur.lastrowid
 
 
 def _finish(conn: sqlite3.Connection, run: Run, status: str, error: str | None) -> None:
@@ -79,10 +80,10 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
                 try:
                     yield conn, run
                 except BaseException as exc:
-                    message = str(exc) if isinstance(exc, CsvReportError) else f"{type(exc).__name__}: {exc}"
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    _finish(conn, run, "failed", message)
+                    db.rollback(conn)
+                    known = exc if isinstance(exc, CsvReportError) else db.fault(exc, settings)
+                    message = str(known) if known is not None else f"{type(exc).__name__}: {exc}"
+                    _record_failure(conn, run, message)
                     raise
                 _finish(conn, run, run.status, "; ".join(run.warnings)[:2000] or None)
                 log.info(command, f"run finished: {run.status}", run=run.id,
@@ -92,10 +93,23 @@ def recorded_run(settings: Settings, command: str, arguments: dict[str, Any], wa
     except LockHeld as exc:
         _record_skipped(settings, command, arguments, str(exc))
         raise
-    except BaseException:
+    except BaseException as exc:
         monitor.ping(settings.ping_url, "fail", settings.ping_timeout)
+        known = None if isinstance(exc, CsvReportError) else db.fault(exc, settings)
+        if known is not None:
+            raise known from None  # the fault itself, in one line, not as an unexpected error
         raise
     monitor.ping(settings.ping_url, "", settings.ping_timeout)
+
+
+def _record_failure(conn: sqlite3.Connection, run: Run, message: str) -> None:
+    """Mark the run failed; when even that cannot be written (the disk is full), say so and let the
+    original error through: it, not this follow-on one, is what the operator must see."""
+    try:
+        _finish(conn, run, "failed", message)
+    except sqlite3.Error as exc:
+        log.warning(run.command, f"could not record the failure in run_history ({exc}); the next run marks this "
+                    "one as interrupted", run=run.id)
 
 
 def _close_interrupted(conn: sqlite3.Connection, command: str) -> None:
@@ -127,7 +141,8 @@ def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any],
 
 
 @contextmanager
-def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tuple[sqlite3.Connection, Run]]:
+def dry_run(settings: Settings, command: str, wait: float = 0.0,
+            summary: bool = True) -> Iterator[tuple[sqlite3.Connection, Run]]:
     """Lock and database as for a real run, but nothing recorded: the caller rolls back its work.
 
     A dry run writes nothing at all: without a database it works on an empty one in memory
@@ -135,7 +150,7 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tup
     """
     run = Run(0, command)
     if not settings.paths.database.exists():
-        conn = _in_memory()
+        conn = _in_memory(home=settings.home)
         try:
             yield conn, run
         finally:
@@ -145,10 +160,12 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tup
             conn = db.connect(settings, apply_migrations=False)
             try:
                 if db.pending(conn):
-                    conn = _in_memory(copy_of=conn)
+                    conn = _in_memory(copy_of=conn, home=settings.home)
                 yield conn, run
             finally:
                 conn.close()
+    if not summary:  # the command says what it would have done itself
+        return
     c = run.counts
     log.info(command, f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
              f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "
@@ -156,11 +173,11 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tup
              **{k: v for k, v in c.items() if v})
 
 
-def _in_memory(copy_of: sqlite3.Connection | None = None) -> sqlite3.Connection:
+def _in_memory(copy_of: sqlite3.Connection | None = None, home: Path | None = None) -> sqlite3.Connection:
     """A migrated scratch database: empty, or a copy of `copy_of` (which is closed)."""
     scratch = sqlite3.connect(":memory:", isolation_level=None)
     if copy_of is not None:
         copy_of.backup(scratch)
         copy_of.close()
-    db.migrate(scratch)
+    db.migrate(scratch, home)
     return scratch

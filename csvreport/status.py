@@ -12,9 +12,12 @@ exact. For a keyed source it is an upper
 bound: a later row with the same key replaces an earlier one (INSERT OR REPLACE) without
 the earlier load's count going down, so `rows_exact` is false there.
 
-The facts are gathered once, into one JSON-ready dict, and rendered four ways: a rich
-table on a terminal, plain text otherwise, `--json`, `--prometheus`; `--check` turns
-them into one line per problem.
+This module gathers the facts, typed (the dataclasses below, whose fields are the keys of
+`--json`); csvreport.health judges them into problems; csvreport.status_render renders
+them: a rich table on a terminal, plain text otherwise, `--json`, `--prometheus`, and
+`--check` as one line per problem. A new fact is a field here (and in to_dict() when it is
+not a plain field), a new judgement a function in health.CHECKS, a new rendering a line
+in status_render.
 """
 
 from __future__ import annotations
@@ -23,14 +26,15 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Optional
 
 from csvreport import db
-from csvreport.collect import find_files
-from csvreport.config import Settings
+from csvreport.collect import find_files, seen_unchanged
+from csvreport.config import Settings, Source
 from csvreport.errors import CsvReportError
+from csvreport.quarantine import still_there
 
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
 WORKBOOK_KINDS = ("hourly", "daily")
@@ -38,37 +42,194 @@ LIVE_LOAD_STATES = ("loaded", "superseded", "purged")  # a file that was ingeste
 # Cron writes a due workbook within minutes; --check complains only when one stays due for longer.
 DUE_GRACE_SECONDS = 3600
 UNSENT_GRACE_SECONDS = 3600  # the SPEC: status --check flags any unsent for more than an hour
+RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at", "status", "files_seen",
+               "files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "rows_rejected",
+               "rows_quarantined", "workbooks_written", "rows_deleted", "files_marked", "error")
 
 
-def gather(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
-    """Every fact status reports, as one JSON-ready dict (with its `problems`)."""
+# --- the facts ------------------------------------------------------------------------------
+
+
+@dataclass
+class DatabaseFacts:
+    path: str
+    reachable: bool = False
+    error: Optional[str] = None
+    schema_version: Optional[int] = None
+    expected_schema_version: int = 0
+    pending_migrations: list[str] = field(default_factory=list)
+    unknown_migrations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SourceFacts:
+    name: str
+    enabled: bool
+    files_pending: Optional[int]  # None for a disabled source
+    files_waiting: Optional[int]  # still settling
+    files_loaded: int
+    files_quarantined: int
+    rows: int  # an upper bound for a keyed source: see rows_exact
+    rows_exact: bool
+    rows_archived: int
+    rows_rejected: int
+    last_ingested_at: Optional[str]
+    # Pattern folders that are missing or cannot be searched: {"folder": ..., "problem": ...}
+    unreadable_folders: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunFacts:
+    """The last run of one command: the run_history row (as far as the schema has its columns)."""
+
+    id: int
+    command: str
+    status: str  # ok, warn, failed, skipped, running, or interrupted (running, but its process is gone)
+    arguments: dict[str, Any] = field(default_factory=dict)
+    pid: Optional[int] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    files_seen: Optional[int] = None
+    files_loaded: Optional[int] = None
+    files_skipped: Optional[int] = None
+    files_quarantined: Optional[int] = None
+    rows_loaded: Optional[int] = None
+    rows_rejected: Optional[int] = None
+    rows_quarantined: Optional[int] = None
+    workbooks_written: Optional[int] = None
+    rows_deleted: Optional[int] = None
+    files_marked: Optional[int] = None  # sync: files moved to the processed folder in SharePoint
+    error: Optional[str] = None
+    duration_seconds: Optional[float] = None
+    last_completed: Optional[RunFacts] = None  # for a skipped run: how the last real one ended
+    columns: tuple[str, ...] = RUN_COLUMNS  # the run_history columns the database has
+
+    def to_dict(self) -> dict[str, Any]:
+        row = {c: getattr(self, c) for c in self.columns}
+        row["duration_seconds"] = self.duration_seconds
+        if self.status == "skipped":
+            row["last_completed"] = self.last_completed.to_dict() if self.last_completed else None
+        return row
+
+
+@dataclass
+class WorkbookFacts:
+    """The workbook of the latest window of one kind, as recorded when it was written."""
+
+    path: str
+    window_start: str
+    window_end: str
+    zone: str
+    written_at: str
+    rows: int
+    exists: bool
+
+
+@dataclass
+class DueWorkbook:
+    """A workbook a plain `hourly` / `daily` would write now."""
+
+    kind: str
+    path: str
+    window: str
+    state: str  # new, missing, stale, layout
+    detail: str
+    due_since: str
+    overdue: bool  # due for longer than DUE_GRACE_SECONDS
+
+
+@dataclass
+class UnsentWorkbook:
+    """A workbook whose email has not gone out (see mail.unsent)."""
+
+    id: int
+    kind: str
+    path: str
+    window: str
+    status: str  # unsent or undeliverable
+    attempts: int
+    queued_at: Optional[str]
+    first_failure_at: Optional[str]
+    last_attempt_at: Optional[str]
+    last_error: Optional[str]
+    overdue: bool = False  # undeliverable, or unsent for longer than UNSENT_GRACE_SECONDS
+
+
+@dataclass
+class RemoteFacts:
+    """A [[sharepoint]] remote (csvreport sync): its last sync attempt and success, and files downloaded
+    but not yet marked processed."""
+
+    name: str
+    site: str
+    library: str
+    folder: str
+    download_to: str
+    last_attempt_at: Optional[str] = None
+    last_status: Optional[str] = None
+    last_error: Optional[str] = None
+    last_success_at: Optional[str] = None
+    files_seen: int = 0
+    files_downloaded: int = 0
+    files_marked: int = 0
+    files_unmarked: int = 0
+
+
+@dataclass
+class Facts:
+    """Everything status reports; to_dict() is the `--json` document."""
+
+    generated_at: str
+    home: str
+    database: DatabaseFacts
+    sources: list[SourceFacts] = field(default_factory=list)
+    runs: list[RunFacts] = field(default_factory=list)
+    workbooks: dict[str, Optional[WorkbookFacts]] = field(default_factory=lambda: dict.fromkeys(WORKBOOK_KINDS))
+    due_workbooks: Optional[list[DueWorkbook]] = None  # None before migration 0002
+    unsent_workbooks: Optional[list[UnsentWorkbook]] = None  # None when the database is unreachable
+    remotes: list[RemoteFacts] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # filled by csvreport.health
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generated_at": self.generated_at,
+            "home": self.home,
+            "database": asdict(self.database),
+            "sources": [asdict(s) for s in self.sources],
+            "runs": [r.to_dict() for r in self.runs],
+            "workbooks": {kind: asdict(book) if book else None for kind, book in self.workbooks.items()},
+            "due_workbooks": None if self.due_workbooks is None else [asdict(d) for d in self.due_workbooks],
+            "unsent_workbooks": None if self.unsent_workbooks is None else [asdict(u) for u in self.unsent_workbooks],
+            "remotes": [asdict(r) for r in self.remotes],
+            "problems": list(self.problems),
+        }
+
+
+# --- gathering -----------------------------------------------------------------------------
+
+
+def gather(settings: Settings, now: Optional[float] = None) -> Facts:
+    """Every fact status reports, with the problems csvreport.health finds in them."""
+    from csvreport import health
+
     now = time.time() if now is None else now
-    facts: dict[str, Any] = {
-        "generated_at": _iso(now),
-        "home": str(settings.home),
-        "database": {"path": str(settings.paths.database), "reachable": False, "error": None,
-                     "schema_version": None, "expected_schema_version": _shipped_version(),
-                     "pending_migrations": [], "unknown_migrations": []},
-        "sources": [],
-        "runs": [],
-        "workbooks": {kind: None for kind in WORKBOOK_KINDS},
-        "due_workbooks": None,
-        "unsent_workbooks": None,
-        "problems": [],
-    }
-    conn = _open(settings, facts["database"])
+    facts = Facts(generated_at=_iso(now), home=str(settings.home),
+                  database=DatabaseFacts(path=str(settings.paths.database),
+                                         expected_schema_version=_shipped_version()))
+    conn = _open(settings, facts.database)
     try:
         if conn is not None:
-            _schema(conn, facts["database"])
-            facts["runs"] = _runs(conn)
-            facts["workbooks"] = _newest_workbooks(conn, settings)
-            facts["due_workbooks"] = _due_workbooks(conn, settings, now)
-            facts["unsent_workbooks"] = _unsent(conn, now)
-        facts["sources"] = _sources(conn, settings)
+            _schema(conn, facts.database)
+            facts.runs = _runs(conn)
+            facts.workbooks = _newest_workbooks(conn, settings)
+            facts.due_workbooks = _due_workbooks(conn, settings, now)
+            facts.unsent_workbooks = _unsent(conn, settings, now)
+        facts.sources = _sources(conn, settings)
+        facts.remotes = _remotes(conn, settings)
     finally:
         if conn is not None:
             conn.close()
-    facts["problems"] = problems(facts, settings, now)
+    facts.problems = health.problems(facts, settings, now)
     return facts
 
 
@@ -76,70 +237,35 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _epoch(iso: Optional[str]) -> Optional[float]:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _shipped_version() -> int:
     shipped = db.migrations()
     return shipped[-1].version if shipped else 0
 
 
-def open_readonly(settings: Settings) -> sqlite3.Connection:
-    """A read-only connection that has read once; CsvReportError saying why when there is none.
-
-    A WAL database needs its -shm file, which SQLite creates on open. In a folder this user
-    may only read, and with no writer about (no -wal file: the last writer closed cleanly),
-    the file is opened as immutable instead, which needs neither.
-    """
-    path = settings.paths.database
-    conn = db.connect(settings, readonly=True)
+def _open(settings: Settings, database: DatabaseFacts) -> Optional[sqlite3.Connection]:
     try:
-        # Opening is lazy: the first read finds a file that is not a database, or one we cannot open.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.Error as exc:
-        conn.close()
-        if "unable to open" not in str(exc) or path.with_name(path.name + "-wal").exists():
-            raise CsvReportError(f"cannot read {path}: {exc}") from None
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        conn.close()
-        raise CsvReportError(f"cannot read {path}: {exc}") from None
-    return conn
-
-
-def _open(settings: Settings, database: dict[str, Any]) -> Optional[sqlite3.Connection]:
-    try:
-        conn = open_readonly(settings)
+        conn = db.open_readonly(settings)
     except CsvReportError as exc:
-        database["error"] = str(exc)
+        database.error = str(exc)
         return None
     except sqlite3.Error as exc:
-        database["error"] = f"cannot open {settings.paths.database}: {exc}"
+        database.error = f"cannot open {settings.paths.database}: {exc}"
         return None
-    database["reachable"] = True
+    database.reachable = True
     return conn
 
 
-def _schema(conn: sqlite3.Connection, database: dict[str, Any]) -> None:
-    database["schema_version"] = db.schema_version(conn)
-    database["pending_migrations"] = [m.name for m in db.pending(conn)]
+def _schema(conn: sqlite3.Connection, database: DatabaseFacts) -> None:
+    database.schema_version = db.schema_version(conn)
+    database.pending_migrations = [m.name for m in db.pending(conn)]
     if db.has_table(conn, "schema_migrations"):
         shipped = {m.version for m in db.migrations()}
-        database["unknown_migrations"] = [
+        database.unknown_migrations = [
             name for version, name in conn.execute("SELECT version, name FROM schema_migrations ORDER BY version")
             if version not in shipped]
 
 
-def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dict[str, Any]]:
+def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[SourceFacts]:
     per_state: dict[tuple[str, str], tuple[int, int, int, Optional[str]]] = {}
     quarantined: dict[str, list[str]] = {}
     archived: dict[str, int] = {}
@@ -156,42 +282,40 @@ def _sources(conn: Optional[sqlite3.Connection], settings: Settings) -> list[dic
         for source, path in conn.execute(
                 "SELECT source, quarantine_path FROM ingestion_log WHERE status = 'quarantined' ORDER BY id"):
             # A quarantined file an operator deleted is no longer waiting for anyone.
-            if path and Path(path).exists():
+            if path and still_there(path):
                 quarantined.setdefault(source, []).append(path)
     result = []
     for source in settings.sources:
         loaded = per_state.get((source.name, "loaded"), (0, 0, 0, None))
-        last = max((per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES
-                    if (source.name, s) in per_state and per_state[(source.name, s)][3]), default=None)
-        pending, waiting = _pending(conn, settings, source) if source.enabled else (None, None)
-        result.append({
-            "name": source.name,
-            "enabled": source.enabled,
-            "files_pending": pending,
-            "files_waiting": waiting,
-            "files_loaded": loaded[0],
-            "files_quarantined": len(quarantined.get(source.name, [])),
-            "rows": loaded[1] - archived.get(source.name, 0),
-            "rows_exact": not source.key,
-            "rows_archived": archived.get(source.name, 0),
-            "rows_rejected": loaded[2],
-            "last_ingested_at": last,
-        })
+        stamps = [per_state[(source.name, s)][3] for s in LIVE_LOAD_STATES if (source.name, s) in per_state]
+        pending, waiting, unreadable = _pending(conn, settings, source) if source.enabled else (None, None, [])
+        result.append(SourceFacts(
+            name=source.name,
+            enabled=source.enabled,
+            files_pending=pending,
+            files_waiting=waiting,
+            files_loaded=loaded[0],
+            files_quarantined=len(quarantined.get(source.name, [])),
+            rows=loaded[1] - archived.get(source.name, 0),
+            rows_exact=not source.key,
+            rows_archived=archived.get(source.name, 0),
+            rows_rejected=loaded[2],
+            last_ingested_at=max((t for t in stamps if t), default=None),
+            unreadable_folders=unreadable,
+        ))
     return result
 
 
-def _pending(conn: Optional[sqlite3.Connection], settings: Settings, source) -> tuple[int, int]:
-    """Files `ingest` would look at now (same discovery, same stat-only skip), and those still settling."""
+def _pending(conn: Optional[sqlite3.Connection], settings: Settings,
+             source: Source) -> tuple[int, int, list[dict[str, str]]]:
+    """Files `ingest` would look at now (same discovery, same stat-only skip), those still settling, and the
+    pattern folders that cannot be searched."""
     found = find_files(settings, source)
+    unreadable = [{"folder": folder, "problem": problem} for folder, problem in found.missing]
     if conn is None or not db.has_table(conn, "seen_files"):
-        return len(found.ready), len(found.waiting)
-    pending = 0
-    for candidate in found.ready:
-        row = conn.execute("SELECT size, mtime_ns FROM seen_files WHERE source = ? AND path = ?",
-                           (source.name, str(candidate.path))).fetchone()
-        if row is None or row[0] != candidate.size or row[1] != candidate.mtime_ns:
-            pending += 1
-    return pending, len(found.waiting)
+        return len(found.ready), len(found.waiting), unreadable
+    pending = sum(1 for candidate in found.ready if not seen_unchanged(conn, source.name, candidate))
+    return pending, len(found.waiting), unreadable
 
 
 def _commands(conn: sqlite3.Connection) -> list[str]:
@@ -203,37 +327,34 @@ def _commands(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at", "status", "files_seen",
-               "files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "rows_rejected",
-               "rows_quarantined", "workbooks_written", "rows_deleted", "error")
-
-
-def _runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def _runs(conn: sqlite3.Connection) -> list[RunFacts]:
     if not db.has_table(conn, "run_history"):
         return []
     have = set(db.table_columns(conn, "run_history"))
-    columns = [c for c in RUN_COLUMNS if c in have]
+    columns = tuple(c for c in RUN_COLUMNS if c in have)
     select = f"SELECT {', '.join(columns)} FROM run_history WHERE command = ?"
     result = []
     for command in _commands(conn):
         last = conn.execute(select + " ORDER BY id DESC LIMIT 1", (command,)).fetchone()
-        run = _run(dict(zip(columns, last)))
-        if run["status"] == "skipped":
+        run = _run(columns, last)
+        if run.status == "skipped":
             # A run that found the lock held did nothing: how did the last real one end?
             done = conn.execute(select + " AND status != 'skipped' ORDER BY id DESC LIMIT 1", (command,)).fetchone()
-            run["last_completed"] = _run(dict(zip(columns, done))) if done else None
+            run.last_completed = _run(columns, done) if done else None
         result.append(run)
     return result
 
 
-def _run(row: dict[str, Any]) -> dict[str, Any]:
+def _run(columns: tuple[str, ...], values: tuple[Any, ...]) -> RunFacts:
+    row = dict(zip(columns, values))
     row["arguments"] = json.loads(row.get("arguments") or "{}")
-    started, finished = _epoch(row.get("started_at")), _epoch(row.get("finished_at"))
-    row["duration_seconds"] = round(finished - started, 3) if started and finished else None
-    if row["status"] == "running" and not _alive(row.get("pid")):
+    run = RunFacts(**row, columns=columns)
+    started, finished = db.utc_epoch(run.started_at), db.utc_epoch(run.finished_at)
+    run.duration_seconds = round(finished - started, 3) if started and finished else None
+    if run.status == "running" and not _alive(run.pid):
         # Killed (power loss, SIGKILL, OOM): it never wrote its outcome. Its work was rolled back.
-        row["status"] = "interrupted"
-    return row
+        run.status = "interrupted"
+    return run
 
 
 def _alive(pid: Optional[int]) -> bool:
@@ -248,9 +369,9 @@ def _alive(pid: Optional[int]) -> bool:
     return True
 
 
-def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str, Any]:
+def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str, Optional[WorkbookFacts]]:
     """The workbook of the latest window of each kind, as recorded when it was written."""
-    newest: dict[str, Any] = {kind: None for kind in WORKBOOK_KINDS}
+    newest: dict[str, Optional[WorkbookFacts]] = dict.fromkeys(WORKBOOK_KINDS)
     if not db.has_table(conn, "workbooks"):
         return newest  # migration 0002 still pending: nothing recorded yet
     for kind in WORKBOOK_KINDS:
@@ -258,12 +379,13 @@ def _newest_workbooks(conn: sqlite3.Connection, settings: Settings) -> dict[str,
         row = conn.execute("SELECT path, local_start, local_end, zone, written_at, rows FROM workbooks "
                            "WHERE kind = ? ORDER BY window_start DESC, window_end DESC LIMIT 1", (kind,)).fetchone()
         if row:
-            newest[kind] = {"path": row[0], "window_start": row[1], "window_end": row[2], "zone": row[3],
-                            "written_at": row[4], "rows": row[5], "exists": Path(row[0]).is_file()}
+            path = settings.from_stored(row[0])
+            newest[kind] = WorkbookFacts(path=str(path), window_start=row[1], window_end=row[2], zone=row[3],
+                                         written_at=row[4], rows=row[5], exists=still_there(str(path)))
     return newest
 
 
-def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> Optional[list[dict[str, Any]]]:
+def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> Optional[list[DueWorkbook]]:
     """Workbooks a plain `hourly` / `daily` would write now (missing, stale, new); the same decision, read-only."""
     if not db.has_table(conn, "workbooks"):
         return None
@@ -272,265 +394,41 @@ def _due_workbooks(conn: sqlite3.Connection, settings: Settings, now: float) -> 
     newest_load = conn.execute("SELECT max(finished_at) FROM (SELECT finished_at FROM ingestion_log "
                                "ORDER BY id DESC LIMIT 1)").fetchone()[0]
     newest_change = conn.execute("SELECT max(changed_at) FROM ingestion_log WHERE changed_at IS NOT NULL").fetchone()[0]
-    activity = max((_epoch(t) or 0 for t in (newest_load, newest_change)), default=0)
+    from csvreport.freshness import latest_change
+
+    activity = max((db.utc_epoch(t) or 0 for t in (newest_load, newest_change, latest_change(conn))), default=0)
     due = []
     for job in reports.due_hourly(settings, conn, now) + reports.due_daily(settings, conn, now):
-        # Due since its window ended, or (stale) at the latest since the newest load or status change.
+        # Due since its window ended, or (stale) at the latest since the newest load, status change or restore.
         since = max(job.window.end, activity) if job.reason == "stale" else job.window.end
-        due.append({"kind": job.kind, "path": str(job.path), "window": job.window.label(), "state": job.reason,
-                    "detail": job.detail, "due_since": _iso(since), "overdue": now - since > DUE_GRACE_SECONDS})
+        due.append(DueWorkbook(kind=job.kind, path=str(job.path), window=job.window.label(), state=job.reason,
+                               detail=job.detail, due_since=_iso(since), overdue=now - since > DUE_GRACE_SECONDS))
     return due
 
 
-def _unsent(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
+def _unsent(conn: sqlite3.Connection, settings: Settings, now: float) -> list[UnsentWorkbook]:
     """Workbooks whose email did not go out (empty when email was never used)."""
     from csvreport import mail
 
-    unsent = mail.unsent(conn)
+    unsent = [UnsentWorkbook(**item) for item in mail.unsent(conn, settings)]
     for item in unsent:
-        since = _epoch(item.get("queued_at"))
-        item["overdue"] = item.get("status") == "undeliverable" or (
-            since is not None and now - since > UNSENT_GRACE_SECONDS)
+        since = db.utc_epoch(item.queued_at)
+        item.overdue = item.status == "undeliverable" or (since is not None and now - since > UNSENT_GRACE_SECONDS)
     return unsent
 
 
-def problems(facts: dict[str, Any], settings: Settings, now: float) -> list[str]:
-    """What needs an operator, one line each, saying what to do."""
-    found: list[str] = []
-    database = facts["database"]
-    if not database["reachable"]:
-        found.append(f"database unreachable: {database['error']}")
-        return found
-    if database["unknown_migrations"]:
-        found.append(
-            f"database schema version {database['schema_version']} is newer than this csvreport knows "
-            f"({database['expected_schema_version']}; unknown migrations: {', '.join(database['unknown_migrations'])}): "
-            "install the csvreport version that wrote it, or restore the backup taken before the upgrade")
-    for run in facts["runs"]:
-        last = run.get("last_completed", run) if run["status"] == "skipped" else run
-        if last and last["status"] in ("failed", "interrupted"):
-            how = f"failed: {last['error']}" if last["status"] == "failed" else \
-                f"was interrupted (pid {last['pid']} is gone without recording an outcome)"
-            found.append(f"last {run['command']} run {how} (run {last['id']}, started {last['started_at']}); "
-                         f"see logs/csvreport.log and docs/operations.md")
-    for source in facts["sources"]:
-        if source["files_quarantined"]:
-            found.append(f"quarantine not empty: {source['files_quarantined']} file(s) of source {source['name']} "
-                         f"in {settings.paths.quarantine / source['name']}; see `csvreport recover list`")
-    overdue: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for due in facts["due_workbooks"] or []:
-        if due["overdue"]:
-            overdue.setdefault((due["kind"], due["state"]), []).append(due)
-    for (kind, state), books in overdue.items():
-        # One line per kind of trouble: a cron line that never ran leaves 24 hourly windows behind.
-        what = {"new": "not written", "missing": "missing", "stale": "stale", "layout": "out of date"}.get(state, state)
-        first = books[0]
-        if len(books) == 1:
-            detail = f": {first['detail']}" if first["detail"] else ""
-            head = f"{kind} workbook {Path(first['path']).name} is {what}{detail} (window {first['window']}"
-        else:
-            head = (f"{len(books)} {kind} workbooks are {what}, {Path(first['path']).name} to "
-                    f"{Path(books[-1]['path']).name} (first window {first['window']}")
-        found.append(f"{head}, due since {first['due_since']}); check that cron runs `csvreport {kind}`, or run it")
-    if settings.max_ingest_age_hours is not None:
-        limit = settings.max_ingest_age_hours * 3600
-        for source in facts["sources"]:
-            if not source["enabled"]:
-                continue
-            last = _epoch(source["last_ingested_at"])
-            if last is None:
-                found.append(f"no file ever ingested for source {source['name']} "
-                             f"([monitor] max_ingest_age_hours = {settings.max_ingest_age_hours:g}); "
-                             "check that the exporter delivers into its pattern")
-            elif now - last > limit:
-                found.append(f"no file ingested for source {source['name']} for {(now - last) / 3600:.1f} hours "
-                             f"(last at {source['last_ingested_at']}; [monitor] max_ingest_age_hours = "
-                             f"{settings.max_ingest_age_hours:g}); check that the exporter still delivers")
-    late = [u for u in facts["unsent_workbooks"] or [] if u["overdue"]]
-    if late:
-        first = late[0]
-        what = f"workbook {Path(first['path']).name}" if len(late) == 1 else \
-            f"{len(late)} workbooks ({Path(first['path']).name} to {Path(late[-1]['path']).name})"
-        found.append(f"{what} unsent by email since {first['queued_at']} ({first['attempts']} attempts, last error: "
-                     f"{late[-1]['last_error']}); fix [email] and run `csvreport send` (see docs/email.md)")
-    return found
-
-
-# ---------------------------------------------------------------------------------------------
-# Renderings
-
-
-def to_json(facts: dict[str, Any]) -> str:
-    return json.dumps(facts, indent=2, ensure_ascii=False, default=str)
-
-
-def to_text(facts: dict[str, Any]) -> str:
-    """Plain text for a pipe, a mail or a log: the same facts as the table."""
-    lines = [f"csvreport status of {facts['home']} at {facts['generated_at']}", ""]
-    lines.append(f"database  {_database_line(facts['database'])}")
-    lines.append("")
-    lines.append("sources")
-    for row in _source_rows(facts):
-        lines.append("  " + "  ".join(row))
-    lines.append("")
-    lines.append("last runs")
-    runs = _run_rows(facts)
-    if not runs:
-        lines.append("  none yet")
-    lines.extend("  " + "  ".join(row) for row in runs)
-    lines.append("")
-    lines.append("newest workbooks")
-    lines.extend("  " + "  ".join(row) for row in _workbook_rows(facts))
-    if facts["unsent_workbooks"] is not None:
-        lines.append(f"  unsent: {len(facts['unsent_workbooks'])}")
-    lines.append("")
-    lines.append(_problems_title(facts))
-    lines.extend(f"  - {p}" for p in facts["problems"])
-    return "\n".join(lines) + "\n"
-
-
-def _database_line(database: dict[str, Any]) -> str:
-    if not database["reachable"]:
-        return f"UNREACHABLE: {database['error']}"
-    pending = database["pending_migrations"]
-    note = (f"{len(pending)} pending migrations ({', '.join(pending)}), applied by the next ingest/hourly/daily"
-            if pending else "no pending migrations")
-    return f"{database['path']}: reachable, schema version {database['schema_version']}, {note}"
-
-
-def _source_rows(facts: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for s in facts["sources"]:
-        pending = "disabled" if s["files_pending"] is None else \
-            f"pending {s['files_pending']}" + (f" (+{s['files_waiting']} settling)" if s["files_waiting"] else "")
-        rows_text = f"rows {s['rows']}" + ("" if s["rows_exact"] else " (at most: keyed source)") + (
-            f" (+{s['rows_archived']} archived)" if s["rows_archived"] else "")
-        rows.append([s["name"], pending, f"loaded {s['files_loaded']}", f"quarantined {s['files_quarantined']}",
-                     rows_text, f"last file {s['last_ingested_at'] or 'never'}"])
-    return rows
-
-
-def _run_rows(facts: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for r in facts["runs"]:
-        counts = ", ".join(f"{k} {r[k]}" for k in ("files_loaded", "files_quarantined", "rows_loaded",
-                                                     "rows_deleted", "workbooks_written") if r.get(k))
-        state = r["status"]
-        if state == "skipped" and r.get("last_completed"):
-            state += f" (last completed: {r['last_completed']['status']})"
-        rows.append([r["command"], state, r["started_at"], f"{r['duration_seconds']}s"
-                     if r["duration_seconds"] is not None else "-", counts or "-", (r.get("error") or "")[:120]])
-    return rows
-
-
-def _workbook_rows(facts: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for kind, book in facts["workbooks"].items():
-        if not book:
-            rows.append([kind, "none yet", "", ""])
-            continue
-        name = Path(book["path"]).name + ("" if book["exists"] else " (FILE MISSING)")
-        rows.append([kind, name, f"{book['window_start']} to {book['window_end']}", f"written {book['written_at']}"])
-    due = facts["due_workbooks"]
-    if due:
-        rows.append(["due", f"{len(due)} workbook(s) missing or stale", "", ""])
-    return rows
-
-
-def _problems_title(facts: dict[str, Any]) -> str:
-    count = len(facts["problems"])
-    return "problems: none" if not count else f"problems: {count}"
-
-
-def print_table(facts: dict[str, Any]) -> None:
-    """The same facts as `to_text`, as rich tables for a terminal."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"[bold]csvreport status[/] of {facts['home']} at {facts['generated_at']}")
-    console.print(f"database: {_database_line(facts['database'])}",
-                  style=None if facts["database"]["reachable"] else "bold red")
-    sources = Table("source", "pending", "loaded", "quarantined", "rows", "last file", title="sources")
-    for s, row in zip(facts["sources"], _source_rows(facts)):
-        sources.add_row(row[0], row[1].removeprefix("pending "), str(s["files_loaded"]),
-                        str(s["files_quarantined"]), row[4].removeprefix("rows "), row[5].removeprefix("last file "),
-                        style="yellow" if s["files_quarantined"] else None)
-    console.print(sources)
-    runs = Table("command", "status", "started", "took", "counts", "error", title="last runs")
-    for row in _run_rows(facts):
-        runs.add_row(*row, style="red" if row[1].startswith(("failed", "interrupted")) else None)
-    console.print(runs)
-    books = Table("kind", "newest", "window", "written", title="workbooks")
-    for row in _workbook_rows(facts):
-        books.add_row(*row)
-    console.print(books)
-    if facts["problems"]:
-        console.print(f"[bold red]{_problems_title(facts)}[/]")
-        for problem in facts["problems"]:
-            console.print(f"  - {problem}", markup=False, highlight=False)
-    else:
-        console.print("[green]problems: none[/]")
-
-
-def to_prometheus(facts: dict[str, Any]) -> str:
-    """The Prometheus text format (for node_exporter's textfile collector)."""
-    out: list[str] = []
-
-    def metric(name: str, help_text: str, samples: list[tuple[dict[str, str], float]], kind: str = "gauge") -> None:
-        out.append(f"# HELP csvreport_{name} {help_text}")
-        out.append(f"# TYPE csvreport_{name} {kind}")
-        for labels, value in samples:
-            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            out.append(f"csvreport_{name}{{{label_text}}} {_number(value)}" if label_text
-                       else f"csvreport_{name} {_number(value)}")
-
-    database = facts["database"]
-    metric("database_up", "1 when the database could be opened and read.", [({}, int(database["reachable"]))])
-    if database["reachable"]:
-        metric("schema_version", "Schema version of the database.", [({}, database["schema_version"])])
-        metric("pending_migrations", "Migrations the next writing command will apply.",
-               [({}, len(database["pending_migrations"]))])
-    sources = facts["sources"]
-    metric("source_files", "Files per source and state (pending: found and not yet loaded).",
-           [({"source": s["name"], "state": state}, s[f"files_{state}"]) for s in sources
-            for state in ("pending", "waiting", "loaded", "quarantined") if s[f"files_{state}"] is not None])
-    metric("source_rows", "Rows loaded per source (an upper bound for keyed sources, see exact).",
-           [({"source": s["name"], "exact": str(s["rows_exact"]).lower()}, s["rows"]) for s in sources])
-    metric("source_rows_archived", "Rows moved to the Parquet archive per source.",
-           [({"source": s["name"]}, s["rows_archived"]) for s in sources])
-    metric("source_rows_rejected", "Rows rejected (kept in rejects files) by the live loads of each source.",
-           [({"source": s["name"]}, s["rows_rejected"]) for s in sources])
-    metric("source_last_ingested_timestamp_seconds", "When a file of the source was last loaded (Unix time).",
-           [({"source": s["name"]}, _epoch(s["last_ingested_at"])) for s in sources if s["last_ingested_at"]])
-    runs = facts["runs"]
-    metric("last_run_timestamp_seconds", "Start of the last run of each command (Unix time).",
-           [({"command": r["command"]}, _epoch(r["started_at"])) for r in runs])
-    metric("last_run_duration_seconds", "Duration of the last finished run of each command.",
-           [({"command": r["command"]}, r["duration_seconds"]) for r in runs if r["duration_seconds"] is not None])
-    metric("last_run_status", "1 for the status the last run of each command ended with.",
-           [({"command": r["command"], "status": r["status"]}, 1) for r in runs])
-    metric("last_run_rows_loaded", "Rows loaded by the last run of each command.",
-           [({"command": r["command"]}, r.get("rows_loaded") or 0) for r in runs])
-    metric("newest_workbook_timestamp_seconds", "When the newest workbook of each kind was written (Unix time).",
-           [({"kind": kind}, _epoch(book["written_at"])) for kind, book in facts["workbooks"].items() if book])
-    if facts["due_workbooks"] is not None:
-        metric("due_workbooks", "Workbooks that are due and missing or stale.", [({}, len(facts["due_workbooks"]))])
-    if facts["unsent_workbooks"] is not None:
-        metric("unsent_workbooks", "Workbooks whose email has not gone out.", [({}, len(facts["unsent_workbooks"]))])
-    metric("problems", "Problems status --check reports (0 when all is well).", [({}, len(facts["problems"]))])
-    metric("status_generated_timestamp_seconds", "When these figures were taken (Unix time).",
-           [({}, _epoch(facts["generated_at"]))])
-    return "\n".join(out) + "\n"
-
-
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
-        return str(int(value))
-    return repr(float(value))
+def _remotes(conn: Optional[sqlite3.Connection], settings: Settings) -> list[RemoteFacts]:
+    """Per [[sharepoint]] remote: its last sync attempt and success, and files downloaded but not yet marked."""
+    recorded: dict[str, dict[str, Any]] = {}
+    unmarked: dict[str, int] = {}
+    if conn is not None and db.has_table(conn, "sharepoint_remotes"):
+        columns = ("name", "last_attempt_at", "last_status", "last_error", "last_success_at", "files_seen",
+                   "files_downloaded", "files_marked")
+        for row in conn.execute(f"SELECT {', '.join(columns)} FROM sharepoint_remotes"):
+            recorded[row[0]] = dict(zip(columns[1:], row[1:]))
+        unmarked = dict(conn.execute("SELECT remote, count(*) FROM sharepoint_items WHERE state IN "
+                                     "('placing', 'downloaded') GROUP BY remote").fetchall())
+    return [RemoteFacts(name=remote.name, site=remote.site, library=remote.library, folder=remote.folder,
+                        download_to=str(remote.download_to), files_unmarked=unmarked.get(remote.name, 0),
+                        **{k: v for k, v in recorded.get(remote.name, {}).items() if v is not None})
+            for remote in settings.remotes]

@@ -222,7 +222,7 @@ class TimestampParser:
         if not match:
             raise ValueError(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DD HH:MM:SS); "
                              f"set timestamp_format for another shape")
-        year, month, day, hour, minute, second, fraction, offset = match.groups()
+        year, month, day, hour, minute, second, _fraction, offset = match.groups()
         try:
             local = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
         except ValueError as exc:
@@ -230,8 +230,9 @@ class TimestampParser:
         return self._to_epoch(local, _offset(offset) if offset else None)
 
     def _parse_format(self, text: str) -> int:
+        assert self.fmt is not None  # chosen in __init__ only when there is a format
         try:
-            parsed = datetime.strptime(text.strip(), self.fmt or "")  # only called with a format
+            parsed = datetime.strptime(text.strip(), self.fmt)
         except ValueError:
             raise ValueError(f"timestamp {text!r} does not match timestamp_format {self.fmt!r}") from None
         offset = parsed.utcoffset()

@@ -6,8 +6,9 @@ then renamed over the final name with `os.replace`, so a reader sees the old wor
 the new one, never half of one. A run killed while writing leaves only the temporary file,
 which the next run removes (`remove_leftovers`).
 
-Text from the CSVs is always stored as a string cell: openpyxl would turn a str starting
-with "=" into a formula, so every text cell gets data_type "s" explicitly.
+The sheets themselves are laid out by `csvreport.sheets`. No wall-clock time goes into the
+file (document times are the window's end, zip entries carry a fixed date), so the same
+rows give the same bytes and the sha256 recorded for a workbook says whether it changed.
 
 openpyxl is imported inside the functions that write, so commands that write no workbook
 start without it.
@@ -15,47 +16,55 @@ start without it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import math
+import io
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Sequence
 
 from csvreport import log
-from csvreport.aggregate import Column, ReportTable, SourceSummary, Window, local_text
+from csvreport.aggregate import ReportTable, SourceSummary, Window
+from csvreport.config import title_of
 from csvreport.errors import CsvReportError
+from csvreport.files import replace_durably
+
+if TYPE_CHECKING:  # openpyxl is imported only when a workbook is written
+    from openpyxl import Workbook
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
-EXCEL_MAX_TEXT = 32767
-FORMATS = {
-    "count": "#,##0",
-    "integer": "#,##0",
-    "real": "#,##0.00##",
-    "average": "#,##0.00##",
-    "hour": "yyyy-mm-dd hh:mm",
-}
-NO_ROWS = "No rows in this window"
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no wall-clock time: same rows, same bytes
 
 
 @dataclass(frozen=True)
 class HourSeries:
-    """A report's measures over all its groups, one row per local hour of the window."""
+    """A report hour by hour over the window: one grouped table per local hour."""
 
-    table: ReportTable  # the report and its measure columns (rows unused)
-    hours: Sequence[tuple[Window, tuple[Any, ...]]]
+    table: ReportTable  # the report over the whole window (its groups name the chart's lines)
+    hours: Sequence[tuple[Window, ReportTable]]
 
 
 @dataclass(frozen=True)
 class Content:
     kind: str  # hourly, daily
     window: Window
-    written_at: datetime  # aware, UTC
     sources: Sequence[SourceSummary]
     tables: Sequence[ReportTable]
     by_hour: Sequence[HourSeries] = ()
+    previous: Sequence[Optional[ReportTable]] = ()  # per table: the same window one day earlier
+    previous_window: Optional[Window] = None
+    correction: bool = False  # written again because its data changed
+
+    @property
+    def title(self) -> str:
+        return title_of([t.report for t in self.tables])
+
+    @property
+    def data_as_of(self) -> Optional[str]:
+        stamps = [s.data_as_of for s in self.sources if s.data_as_of]
+        return max(stamps) if stamps else None
 
 
 @dataclass(frozen=True)
@@ -91,236 +100,59 @@ def save(final: Path, content: Content) -> Saved:
         raise CsvReportError(f"cannot create the reports folder {final.parent}: {exc.strerror or exc}; fix "
                              "paths.reports in the configuration, or the folder's permissions") from None
     tmp = temp_path(final)
+    # Built in memory and written by us: a full disk then fails our one write, cleanly, instead of leaving
+    # openpyxl's half-written zip file to complain on stderr when it is garbage-collected.
     try:
-        build(content).save(tmp)
-        digest = hashlib.sha256()
-        with open(tmp, "rb+") as handle:
+        buffer = io.BytesIO()
+        _write_zip(build(content), buffer, content)
+        data = buffer.getvalue()
+        with open(tmp, "wb", buffering=0) as handle:
+            handle.write(data)
             os.fsync(handle.fileno())
-            handle.seek(0)
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-            size = handle.tell()
-        os.replace(tmp, final)
+        replace_durably(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CsvReportError(f"the disk is full: cannot write the workbook {final}; free space on the file "
+                                 f"system of {final.parent}, then run the command again") from None
         raise CsvReportError(f"cannot write the workbook {final}: {exc.strerror or exc}; free disk space or fix the "
                              f"permissions of {final.parent} (paths.reports), then run the command again") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(final.parent)
-    return Saved(final, digest.hexdigest(), size)
+    return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def build(content: Content) -> Workbook:
+    """The openpyxl Workbook (write-only) for `content`; `save` writes it."""
+    from csvreport.sheets import build_book
+
+    return build_book(content)
 
 
-def build(content: Content):
-    """The openpyxl Workbook (write-only) for `content`; the caller saves it."""
-    from openpyxl import Workbook
+def _write_zip(book: Workbook, target: BinaryIO, content: Content) -> None:
+    """Save like openpyxl does, but with fixed times, so the same rows give the same bytes."""
+    import zipfile
 
-    book = Workbook(write_only=True)
-    writer = _Writer(book)
-    for table in content.tables:
-        writer.report_sheet(table, content.window)
-    for series in content.by_hour:
-        writer.hour_sheet(series)
-    writer.about_sheet(content)
-    return book
+    from openpyxl.writer.excel import ExcelWriter
 
+    class FixedTimeZip(zipfile.ZipFile):
+        def writestr(self, zinfo_or_arcname: zipfile.ZipInfo | str, data: Any,
+                     compress_type: int | None = None, compresslevel: int | None = None) -> None:
+            name = zinfo_or_arcname.filename if isinstance(zinfo_or_arcname, zipfile.ZipInfo) else zinfo_or_arcname
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            super().writestr(info, data)
 
-class _Writer:
-    def __init__(self, book):
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-        from openpyxl.styles import Font, PatternFill
+        def write(self, filename: Any, arcname: Any = None, compress_type: int | None = None,
+                  compresslevel: int | None = None) -> None:
+            with open(filename, "rb") as handle:
+                self.writestr(arcname or os.path.basename(filename), handle.read())
 
-        self.book = book
-        self.Cell = WriteOnlyCell
-        self.illegal = ILLEGAL_CHARACTERS_RE
-        self.bold = Font(bold=True)
-        self.fill = PatternFill("solid", fgColor="DDEBF7")
+    from datetime import datetime, timezone
 
-    # -- cells ---------------------------------------------------------------------------
-
-    def text(self, ws, value: str, bold: bool = False):
-        value = self.illegal.sub("\ufffd", value)
-        if len(value) > EXCEL_MAX_TEXT:
-            value = value[:EXCEL_MAX_TEXT - 1] + "\u2026"
-        cell = self.Cell(ws, value=value)
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-        if bold:
-            cell.font = self.bold
-        return cell
-
-    def value(self, ws, value: Any, kind: str):
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return self.text(ws, value)
-        if isinstance(value, bytes):
-            return self.text(ws, value.decode("utf-8", "replace"))
-        if isinstance(value, float) and not math.isfinite(value):
-            return self.text(ws, str(value))
-        cell = self.Cell(ws, value=value)
-        cell.number_format = FORMATS.get(kind, "General")
-        return cell
-
-    def header(self, ws, names: Sequence[str]):
-        cells = []
-        for name in names:
-            cell = self.text(ws, name, bold=True)
-            cell.fill = self.fill
-            cells.append(cell)
-        return cells
-
-    # -- sheets --------------------------------------------------------------------------
-
-    def _sheet(self, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]], extra_width=()):
-        from openpyxl.utils import get_column_letter
-
-        ws = self.book.create_sheet(title)
-        for i, column in enumerate(columns, start=1):
-            longest = max([len(column.name)] + [_shown_width(r[i - 1], column.kind) for r in rows[:5000]])
-            ws.column_dimensions[get_column_letter(i)].width = min(max(longest + 2, 9), 60)
-        for letter, width in extra_width:
-            ws.column_dimensions[letter].width = width
-        ws.freeze_panes = "A2"
-        _fit_to_page_width(ws)
-        return ws
-
-    def report_sheet(self, table: ReportTable, window: Window) -> None:
-        from openpyxl.utils import get_column_letter
-
-        rows = list(table.rows) + ([table.total] if table.total else [])
-        ws = self._sheet(table.report.name, table.columns, rows)
-        last = get_column_letter(len(table.columns))
-        ws.auto_filter.ref = f"A1:{last}{len(table.rows) + 1}"
-        ws.append(self.header(ws, [c.name for c in table.columns]))
-        if not table.rows:
-            ws.append([self.text(ws, f"{NO_ROWS} ({window.label()})")])
-            return
-        kinds = [c.kind for c in table.columns]
-        for row in table.rows:
-            ws.append([self.value(ws, v, k) for v, k in zip(row, kinds)])
-        if table.total:
-            cells = [self.value(ws, v, k) for v, k in zip(table.total, kinds)]
-            for cell in cells:
-                if cell is not None:
-                    cell.font = self.bold
-            ws.append(cells)
-
-    def hour_sheet(self, series: HourSeries) -> None:
-        from openpyxl.chart import LineChart, Reference
-        from openpyxl.utils import get_column_letter
-
-        report = series.table.report
-        measures = series.table.columns[len(report.group_by):]
-        columns = (Column("hour", "hour"),) + tuple(measures) + (Column("utc offset", "text"),)
-        rows = [(_naive(w), *values, _offset(w)) for w, values in series.hours]
-        # Excel allows 31 characters in a sheet name; " by hour" takes 8 of them.
-        ws = self._sheet(f"{report.name[:23]} by hour", columns, rows, extra_width=[("A", 18)])
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(rows) + 1}"
-        if rows and measures:
-            chart = LineChart()
-            chart.title = f"{measures[0].name} by hour"
-            chart.y_axis.title = measures[0].name
-            chart.x_axis.title = f"hour ({series.hours[0][0].zone})"
-            chart.x_axis.number_format = "hh:mm"
-            chart.x_axis.delete = False
-            chart.y_axis.delete = False
-            chart.legend = None
-            chart.height, chart.width = 9, 22
-            data = Reference(ws, min_col=2, min_row=1, max_row=len(rows) + 1)
-            chart.add_data(data, titles_from_data=True)
-            chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(rows) + 1))
-            ws.add_chart(chart, f"{get_column_letter(len(columns) + 2)}2")
-        ws.append(self.header(ws, [c.name for c in columns]))
-        kinds = [c.kind for c in columns]
-        for row in rows:
-            ws.append([self.value(ws, v, k) for v, k in zip(row, kinds)])
-
-    def about_sheet(self, content: Content) -> None:
-        window = content.window
-        ws = self.book.create_sheet("About")
-        _fit_to_page_width(ws)
-        for letter, width in (("A", 22), ("B", 44), ("C", 14), ("D", 60)):
-            ws.column_dimensions[letter].width = width
-        rows_total = sum(s.rows for s in content.sources)
-        files_total = sum(s.files for s in content.sources)
-        written_local = content.written_at.astimezone(window.local_start.tzinfo)
-        data = (f"{_plural(rows_total, 'row')} from {_plural(files_total, 'file')}" if rows_total else NO_ROWS)
-        facts = [
-            ("workbook", f"{content.kind}"),
-            ("window start", local_text(window.local_start)),
-            ("window end", local_text(window.local_end)),
-            ("time zone", window.zone),
-            ("window in UTC", f"{_utc(window.start)} to {_utc(window.end)}"),
-            ("written at", f"{local_text(written_local)} ({content.written_at:%Y-%m-%dT%H:%M:%SZ})"),
-            ("data", data),
-        ]
-        ws.append(self.header(ws, ["About this workbook", ""]))
-        for key, value in facts:
-            ws.append([self.text(ws, key, bold=True), self.text(ws, value)])
-        ws.append([])
-        ws.append(self.header(ws, ["source", "rows in window", "files"]))
-        for summary in content.sources:
-            ws.append([self.text(ws, summary.name), self.value(ws, summary.rows, "count"),
-                       self.value(ws, summary.files, "count")])
-        ws.append([])
-        ws.append(self.header(ws, ["report", "source", "group by", "measures"]))
-        for table in content.tables:
-            report = table.report
-            measures = ", ".join(f"{m.label} = {m.func}" + (f":{m.column}" if m.column else "")
-                                 for m in report.measures)
-            ws.append([self.text(ws, report.name), self.text(ws, report.source),
-                       self.text(ws, ", ".join(report.group_by) or "(whole window)"), self.text(ws, measures)])
-
-
-def _fit_to_page_width(ws) -> None:
-    """Printed (or converted to PDF), a sheet is one page wide, landscape."""
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
-
-def _shown_width(value: Any, kind: str) -> int:
-    if value is None:
-        return 0
-    if kind in ("real", "average") and isinstance(value, float):
-        return len(f"{value:,.2f}")
-    if kind == "hour":
-        return 16
-    if isinstance(value, int):
-        return len(f"{value:,}")
-    return len(str(value))
-
-
-def _naive(window: Window) -> datetime:
-    """Excel has no time zones: the hour column holds the local wall-clock start."""
-    return window.local_start.replace(tzinfo=None)
-
-
-def _offset(window: Window) -> str:
-    text = window.local_start.strftime("%z")
-    return f"{text[:3]}:{text[3:]}"
-
-
-def _utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
+    moment = datetime.fromtimestamp(content.window.end, timezone.utc).replace(tzinfo=None)
+    book.properties.created = book.properties.modified = moment
+    with FixedTimeZip(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(book, archive).write_data()

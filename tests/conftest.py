@@ -8,12 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from csvreport.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+
+# Property tests: the same examples on every run (derandomize, no example database), few
+# enough for CI; HYPOTHESIS_PROFILE=thorough searches at random and much longer.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BASE_CONFIG = """
 timezone = "Europe/Berlin"
@@ -41,6 +48,28 @@ value_avg = "avg:value"
 value_min = "min:value"
 value_max = "max:value"
 """
+
+
+# The repository root is itself a home (the README's quick start runs there); tests never touch it.
+REPO_HOME = ("config", "inbox", "data", "reports", "quarantine", "logs", "archive", "backup", ".env")
+
+
+def _repo_home_state() -> list[tuple[str, int, int]]:
+    state = []
+    for name in REPO_HOME:
+        top = REPO / name
+        for path in [top, *sorted(top.rglob("*"))] if top.is_dir() else [top] if top.exists() else []:
+            info = path.stat()
+            state.append((str(path.relative_to(REPO)), info.st_size if path.is_file() else 0, info.st_mtime_ns))
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_home_untouched():
+    """Fails the run when a test wrote into the repository's own home folder instead of tmp_path."""
+    before = _repo_home_state()
+    yield
+    assert _repo_home_state() == before, "a test changed the repository's home folder; tests use tmp_path homes"
 
 
 @pytest.fixture(autouse=True)

@@ -207,3 +207,43 @@ def assert_workbook_matches(path: Path, rows) -> tuple[int, int]:
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+# Orders of shops: a keyed source, one report by site (the stale-window and model-based tests).
+ORDERS_CONFIG = """
+timezone = "Europe/Berlin"
+
+[ingest]
+settle_seconds = 0
+max_bad_rows = {max_bad_rows}
+
+[[sources]]
+name = "orders"
+pattern = "inbox/orders/*.csv"
+timestamp = "ts"
+columns = ["ts", "order_id", "site", "amount"]
+types = {{ order_id = "integer", amount = "real" }}
+{key}
+
+[[reports]]
+name = "by_site"
+source = "orders"
+group_by = ["site"]
+[reports.measures]
+orders = "count"
+amount = "sum:amount"
+
+[hourly]
+catch_up_hours = 1
+
+[daily]
+slots = {slots}
+"""
+
+
+def group_rows(path: Path, name: str) -> list[tuple[Any, ...]]:
+    """The group rows of a report's sheet, found by its name: no header, no totals row, no 'no rows' line."""
+    book = openpyxl.load_workbook(path, read_only=True)
+    rows = [tuple(r) for r in book[name].iter_rows(min_row=2, values_only=True)]
+    book.close()
+    return [r for r in rows if r and r[0] != "Total" and len(r) > 2 and isinstance(r[1], int)]

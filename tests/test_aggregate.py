@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import write_config, write_csv
-from csvreport import db
+from csvreport import db, freshness
 from csvreport.aggregate import (aggregate, day_window, hour_totals, hours_between, hours_of_day, parse_hour,
                                  slot_end)
 from csvreport.config import load_settings
 from csvreport.errors import ConfigError
-from csvreport.reports import records, stale
+from csvreport.reports import records
 from reportcheck import CONFIG
+import itertools
 
 
 @pytest.mark.parametrize("zone, day, count", [
@@ -35,7 +36,7 @@ def test_a_day_has_the_local_hours_it_has(zone, day, count):
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
     assert windows[0].start == int(start.timestamp()) and windows[-1].end == int(end.timestamp())
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))  # no gap, no overlap
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))  # no gap, no overlap
     assert all(w.local_start.minute == 0 and w.local_start.date() == day for w in windows)
 
 
@@ -126,12 +127,12 @@ def test_ungrouped_report_and_hour_totals(loaded):
     table = aggregate(conn, report, source, day_window("Europe/Berlin", date(2026, 6, 15), "24:00"))
     assert table.rows == ((7, 1000.0),) and table.total is None
     hours = hours_of_day("Europe/Berlin", date(2026, 6, 15))
-    totals = dict((w.local_start.hour, v) for w, v in hour_totals(conn, report, source, hours))
-    assert totals[10] == (6, 100.0) and totals[11] == (1, 1000.0) and totals[12] == (0, None)
+    totals = {w.local_start.hour: t.overall for w, t in hour_totals(conn, report, source, hours)}
+    assert totals[10] == (6, 100.0) and totals[11] == (1, 1000.0) and totals[12] == (None, None)
 
 
 def test_one_window_is_read_through_the_time_index(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     plan = " ".join(row[3] for row in conn.execute(
         "EXPLAIN QUERY PLAN SELECT site, count(*) FROM sensors WHERE _ts >= ? AND _ts < ? GROUP BY site",
         (0, 1)))
@@ -139,24 +140,34 @@ def test_one_window_is_read_through_the_time_index(loaded):
 
 
 def test_staleness_reads_only_loads_above_the_marks(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     plans = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)) for sql, args in (
         ("SELECT id FROM ingestion_log WHERE id > ? AND min_ts IS NOT NULL", (1,)),
         ("SELECT id FROM ingestion_log WHERE changed_at > ? AND min_ts IS NOT NULL", ("2026",)),
+        ("SELECT id FROM window_changes WHERE id > ?", (1,)),
+        ("SELECT w.id FROM workbooks w LEFT JOIN workbook_freshness f ON f.workbook_id = w.id WHERE w.kind = ? "
+         "AND w.window_start > ? AND w.window_start < ? AND w.window_end > ? AND coalesce(f.seen_change, 0) < ?",
+         ("hourly", 0, 1, 0, 1)),
+        ("SELECT f.workbook_id FROM workbook_freshness f CROSS JOIN workbooks w ON w.id = f.workbook_id "
+         "WHERE f.stale_change IS NOT NULL AND w.kind = ?", ("hourly",)),
     )]
     assert "INTEGER PRIMARY KEY" in plans[0], plans[0]
     assert "USING INDEX ingestion_log_changed" in plans[1], plans[1]
+    # The changes since the last run, the windows near each, the workbooks marked stale: no full scan.
+    assert "INTEGER PRIMARY KEY" in plans[2], plans[2]
+    assert plans[3].startswith("SEARCH w USING") and "kind=? AND window_start>?" in plans[3], plans[3]
+    assert "SCAN w" not in plans[4] and "workbook_freshness_stale" in plans[4], plans[4]
 
 
 def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, home, cli):
-    settings, conn = loaded
+    _settings, conn = loaded
     for hour in range(9, 15):
         assert cli("hourly", "--hour", f"2026-06-15 {hour:02d}:00").exit_code == 0
     write_csv(home / "inbox" / "sensors" / "sparse.csv",
               "ts,site,metric,value\n2026-06-15 09:30:00,c,t,1\n2026-06-15 13:30:00,c,t,2\n")
     assert cli("ingest").exit_code == 0
     known = records(conn, "hourly", 0, 2**40)
-    flagged = stale(conn, settings, list(known.values()))
+    flagged = freshness.stale(conn, "hourly", {"sensors"})
     hours = sorted(datetime.fromtimestamp(r.start, ZoneInfo("Europe/Berlin")).hour
                    for r in known.values() if r.id in flagged)
     # its span covers 09:30 to 13:30, but only 09:00 and 13:00 hold its rows
@@ -164,7 +175,7 @@ def test_a_sparse_late_file_makes_only_the_hours_holding_its_rows_stale(loaded, 
 
 
 def test_workbooks_table_is_created_by_migration_0002(loaded):
-    settings, conn = loaded
+    _settings, conn = loaded
     columns = {row[1] for row in conn.execute("PRAGMA table_info(workbooks)")}
     assert {"kind", "window_start", "window_end", "local_start", "local_end", "zone", "path", "sha256",
             "written_at", "rows", "files", "data_mark", "change_mark"} <= columns

@@ -14,12 +14,13 @@ import pytest
 
 from conftest import REPO, write_config, write_csv
 
-pa = pytest.importorskip("pyarrow", reason="the archive extra (pyarrow) is a test dependency")
+pa = pytest.importorskip("pyarrow", reason="needs the archive extra: pip install -e '.[dev]'")
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from csvreport import archive, db  # noqa: E402
 from csvreport.config import load_settings  # noqa: E402
+from csvreport.errors import CsvReportError  # noqa: E402
 
 CONFIG = """
 timezone = "Europe/Berlin"
@@ -181,7 +182,7 @@ def test_restore_source_narrows_and_a_month_not_archived_is_refused(loaded, cli)
 
     result = cli("archive", "restore", "--month", "2026-02", "--source", "meters")
     assert result.exit_code == 0, result.output
-    assert [r for r in table_rows(home, "meters")] == [r for r in meters if r[2] >= 1769900400]
+    assert list(table_rows(home, "meters")) == [r for r in meters if r[2] >= 1769900400]
     assert len(parquet_files(home)) == 3  # sensors untouched
 
     result = cli("archive", "restore", "--month", "2026-02", "--source", "meters")
@@ -289,7 +290,7 @@ def test_archived_window_names_the_month_only_while_it_is_archived(loaded, cli):
         jan_15 = 1768471200  # 2026-01-15 10:00 UTC
         assert archive.archived_window(conn, settings, jan_15, jan_15 + 3600) == "2026-01"
         assert archive.archived_window(conn, settings, 1769900400, 1769904000) is None  # 2026-02-01 00:00 Berlin
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(CsvReportError) as refused:
             archive.refuse_archived(conn, settings, jan_15, jan_15 + 3600)
         assert str(refused.value) == (
             f"the rows of 2026-01 were moved to the Parquet archive in {home / 'archive'}; load them back first: "
@@ -333,7 +334,7 @@ def killed(home: Path, point: str, when: str, *args: str) -> None:
 @pytest.mark.parametrize("point, when", [
     ("_write_temp", "before"),   # the part is recorded, no file yet
     ("_write_temp", "after"),    # the temporary file is complete, not renamed
-    ("_publish", "after"),       # the file is in place, its state still says writing
+    ("replace_durably", "after"),  # the file is in place, its state still says writing
     ("_read_back", "before"),    # state written, not verified
     ("_delete_rows", "after"),   # rows deleted inside the transaction, not committed
 ])
@@ -418,8 +419,8 @@ def test_duckdb_and_pyarrow_type_and_filter_the_partitions_alike(loaded, cli):
     arrow = {f.name: str(f.type) for f in dataset.schema if f.name in ("year", "month")}
     assert arrow == {"year": "int32", "month": "int32"}
     with duckdb.connect() as con:
-        kinds = con.execute("SELECT DISTINCT typeof(year), typeof(month) FROM read_parquet(?, hive_partitioning = true)",
-                            [f"{root}/*/*/*.parquet"]).fetchall()
+        kinds = con.execute("SELECT DISTINCT typeof(year), typeof(month) "
+                            "FROM read_parquet(?, hive_partitioning = true)", [f"{root}/*/*/*.parquet"]).fetchall()
         assert kinds == [("BIGINT", "BIGINT")]  # integers in both, as in pyarrow (Spark: IntegerType)
         by_duckdb = con.execute("SELECT year, month, count(*) FROM read_parquet(?, hive_partitioning = true) "
                                 "GROUP BY ALL ORDER BY ALL", [f"{root}/*/*/*.parquet"]).fetchall()

@@ -62,7 +62,8 @@ def test_python_dash_m_works(tmp_path):
 
 def test_startup_does_not_import_heavy_modules():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    code = "import sys, csvreport.cli; print(sorted(m for m in ('openpyxl', 'pyarrow', 'rich.progress') if m in sys.modules))"
+    code = ("import sys, csvreport.cli; "
+            "print(sorted(m for m in ('openpyxl', 'pyarrow', 'rich.progress') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -81,3 +82,10 @@ def test_every_command_takes_home_and_config_after_its_name():
         if not {"--home", "--config"} <= options:
             missing.append(" ".join(path))
     assert missing == []
+
+
+def test_docs_cli_md_is_the_current_help_text():
+    # As sqlite-utils checks its CLI reference: the page is generated, and a stale one fails here.
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "cli_docs.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from conftest import BASE_CONFIG, write_config, write_csv
 from csvreport.config import load_settings
@@ -18,7 +21,7 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
     result = cli("ingest")
     assert result.exit_code == 2, result.output
     config = home / "config" / "settings.toml"
-    assert f"Error: configuration is not valid:\n" in result.output
+    assert "Error: configuration is not valid:\n" in result.output
     for line in lines:
         assert f"{config}: {line}" in result.output, result.output
     assert not (home / "data").exists()
@@ -29,10 +32,11 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
 
 @pytest.mark.parametrize("change, line", [
     (("max_bad_rows = 0", "max_bad_rows = 0\nmax_bad_row = 1"),
-     "ingest.max_bad_row: unknown key (allowed: max_bad_rows, settle_seconds)"),
-    (('name = "sensors"', 'name = "Sensors-1"'), "sources[0].name: 'Sensors-1' must match [a-z][a-z0-9_]{0,30}"),
+     "ingest.max_bad_row: unknown key; did you mean 'max_bad_rows'? (allowed: max_bad_rows, settle_seconds)"),
+    (('name = "sensors"', 'name = "Sensors-1"'), "sources.Sensors-1.name: 'Sensors-1' must match [a-z][a-z0-9_]{0,30}"),
     (('source = "sensors"', 'source = "sensor"'),
-     "reports.sensor_summary.source: 'sensor' is not a configured source (known: sensors)"),
+     ("reports.sensor_summary.source: 'sensor' is not a configured source; did you mean 'sensors'? "
+      "(known: sensors)")),
     (('group_by = ["site", "metric"]', 'group_by = ["site", "place"]'),
      "reports.sensor_summary.group_by: 'place' is not a column of source 'sensors'"),
     (('value_sum = "sum:value"', 'value_sum = "sum:amount"'),
@@ -44,9 +48,9 @@ def assert_config_error(cli, home: Path, *lines: str) -> str:
     (('pattern = "inbox/sensors/*.csv"', 'pattern = "inbox/se**/*.csv"'),
      "sources.sensors.pattern: 'inbox/se**/*.csv': '**' must be a whole path component"),
     (('name = "sensors"', 'name = "run_history"'),
-     "sources[0].name: 'run_history' is a table csvreport keeps for itself; choose another name"),
+     "sources.run_history.name: 'run_history' is a table csvreport keeps for itself; choose another name"),
     (('name = "sensors"', 'name = "sensors__ts"'),
-     "sources[0].name: 'sensors__ts': '__' is reserved for the names of csvreport's indexes"),
+     "sources.sensors__ts.name: 'sensors__ts': '__' is reserved for the names of csvreport's indexes"),
     (('timestamp = "ts"', 'timestamp = "ts"\ntimestamp_format = "%d.%m.%Y %Q"'),
      "sources.sensors.timestamp_format: '%d.%m.%Y %Q': 'Q' is a bad directive in format '%d.%m.%Y %Q'"),
 ])
@@ -72,11 +76,11 @@ def test_all_problems_are_reported_at_once(home, cli):
     output = assert_config_error(
         cli, home,
         "timezone: unknown time zone 'Mars/Olympus'",
-        "sources[0].name: '9sensors' must match",
+        "sources.9sensors.name: '9sensors' must match",
         "ingest.settle_seconds: must be 0 or more",
         "ingest.speed: unknown key",
         "reports.sensor_summary.source: 'sensors' is not a configured source")
-    assert len([l for l in output.splitlines() if l.startswith(str(home))]) == 5
+    assert len([line for line in output.splitlines() if line.startswith(str(home))]) == 5
 
 
 def test_not_toml_and_missing_file(home, cli):
@@ -163,11 +167,39 @@ def test_settings_are_frozen_and_complete(home):
 
 
 def test_dotenv_is_read_and_environment_wins(home, monkeypatch):
-    (home / ".env").write_text('# secrets\nexport CSVREPORT_SMTP_PASSWORD="s3cret"\nOTHER=1 # note\n')
+    (home / ".env").write_text('# secrets\nexport CSVREPORT_SMTP_PASSWORD="s3cret"\nOTHER=1 # note\nNO_VALUE\n')
     settings = load_settings()
     assert (settings.env["CSVREPORT_SMTP_PASSWORD"], settings.env["OTHER"]) == ("s3cret", "1")
+    assert "NO_VALUE" not in settings.env
     monkeypatch.setenv("CSVREPORT_SMTP_PASSWORD", "from-env")
     assert load_settings().env["CSVREPORT_SMTP_PASSWORD"] == "from-env"
+
+
+def test_dotenv_values_are_taken_literally(home, monkeypatch):
+    monkeypatch.setenv("USER_FOR_TEST", "someone")
+    (home / ".env").write_text('CSVREPORT_SMTP_PASSWORD="pa${USER_FOR_TEST}word"\n')
+    assert load_settings().env["CSVREPORT_SMTP_PASSWORD"] == "pa${USER_FOR_TEST}word"
+
+
+_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).map(lambda n: f"CSVREPORT_T_{n}")
+# Anything but the quote that delimits the value and the backslash that escapes inside it.
+_VALUES = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="'\\"), max_size=20)
+
+
+@hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(in_file=st.dictionaries(_NAMES, _VALUES, max_size=5),
+       in_environment=st.dictionaries(_NAMES, _VALUES, max_size=5))
+def test_a_variable_comes_from_the_environment_else_from_dotenv(home, in_file, in_environment):
+    lines = [f"{'export ' if len(name) % 2 else ''}{name}='{value}'" for name, value in in_file.items()]
+    (home / ".env").write_text("\n".join(["# generated", *lines]) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CSVREPORT_T_")]:
+            patch.delenv(name)
+        for name, value in in_environment.items():
+            patch.setenv(name, value)
+        env = load_settings().env
+    for name in in_file.keys() | in_environment.keys():
+        assert env[name] == in_environment.get(name, in_file.get(name))
 
 
 def test_config_error_is_the_exit_2_exception(home):
@@ -175,7 +207,7 @@ def test_config_error_is_the_exit_2_exception(home):
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert info.value.exit_code == 2
-    assert "sources[0].name: 'sqlite_x' is reserved by SQLite" in str(info.value)
+    assert "sources.sqlite_x.name: 'sqlite_x' is reserved by SQLite" in str(info.value)
 
 
 def test_a_source_may_not_take_over_a_table_that_is_not_a_source_table(home, cli):
@@ -193,3 +225,45 @@ def test_a_source_may_not_take_over_a_table_that_is_not_a_source_table(home, cli
             "(it lacks _ingestion_id and _ts); choose another name for the source") in result.output
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
         assert [r[1] for r in conn.execute("PRAGMA table_info(notes)")] == ["ts", "site"]
+
+
+def test_typos_get_a_did_you_mean_and_tables_are_named_by_their_name(home, cli):
+    text = (GOOD.replace('columns = ["ts", "site", "metric", "value"]',
+                         'colums = ["ts"]\ncolumns = ["ts", "site", "metric", "value"]')
+            .replace('source = "sensors"', 'source = "sensor"'))
+    write_config(home, text)
+    assert_config_error(
+        cli, home,
+        "sources.sensors.colums: unknown key; did you mean 'columns'? (allowed: columns, decimal, ",
+        "reports.sensor_summary.source: 'sensor' is not a configured source; did you mean 'sensors'? (known: sensors)")
+    write_config(home)
+    result = cli("ingest", "--source", "sensor")
+    assert result.exit_code == 2
+    assert result.output == (f"Error: no source named 'sensor' in {home / 'config' / 'settings.toml'}; "
+                             "did you mean 'sensors'? (known: sensors)\n")
+
+
+def test_a_timestamp_column_missing_from_columns_stops_before_any_file_is_quarantined(home, cli):
+    write_config(home, GOOD.replace('timestamp = "ts"', 'timestamp = "tss"'))
+    write_csv(home / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-28 10:00:00,a,t,1\n")
+    assert_config_error(cli, home, "sources.sensors.timestamp: 'tss' is not one of the source's columns; "
+                                   "did you mean 'ts'? (an event-time column must be listed in columns too)")
+    assert not (home / "data").exists() and not (home / "quarantine").exists()
+
+
+def test_a_missing_config_file_given_by_option_is_not_a_reason_to_init(home, tmp_path, cli):
+    missing = tmp_path / "elsewhere.toml"
+    result = cli("status", "--config", missing)
+    assert result.exit_code == 2
+    assert result.output == f"Error: {missing}: configuration not found; check the path given to --config\n"
+
+
+def test_a_dotenv_this_user_may_not_read_is_skipped(home, monkeypatch):
+    import dotenv
+
+    def refused(path, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (home / ".env").write_text("CSVREPORT_SMTP_PASSWORD=secret\n")
+    monkeypatch.setattr(dotenv, "dotenv_values", refused)  # root, as in CI, reads any file whatever its mode
+    assert "CSVREPORT_SMTP_PASSWORD" not in load_settings().env

@@ -92,7 +92,7 @@ def test_the_whole_corpus_is_there():
 
 
 def test_no_crash_no_traceback(corpus_home):
-    home, cases, result = corpus_home
+    home, _cases, result = corpus_home
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "level=ERROR" not in result.output
     assert (home / "logs" / "csvreport.log").read_text(encoding="utf-8").count("Traceback") == 0

@@ -41,7 +41,7 @@ def expected_hours(rows, day_start: datetime, count: int, report: str) -> list[t
         start = day_start + timedelta(hours=i)
         local = start.astimezone(ZONE)
         values = expected(rows, int(start.timestamp()), int(start.timestamp()) + 3600, report, grouped=False)
-        values = values[0] if values else tuple(0 if m[1] == "count" else None for m in measures)
+        values = values[0] if values else tuple(None for m in measures)  # no data: a gap, not a zero
         offset = local.strftime("%z")
         out.append((local.replace(tzinfo=None), *values, f"{offset[:3]}:{offset[3:]}"))
     return out
@@ -61,16 +61,18 @@ def test_daily_workbook_of_a_dst_day_matches_the_raw_rows(setup, cli, day, day_s
     rows = raw_rows([path])
     start, end = assert_workbook_matches(book, rows)
     assert (start, end) == (int(day_start.timestamp()), int((day_start + timedelta(hours=hours)).timestamp()))
-    assert openpyxl.load_workbook(book).sheetnames == ["by_site", "overall", "by_site by hour", "overall by hour",
+    assert openpyxl.load_workbook(book).sheetnames == [
+        "Summary", "by_site", "overall", "by_site by hour", "overall by hour",
                                                      "About"]
     for report in MEASURES:
         header, body = by_hour(book, report)
-        assert header == ["hour"] + [m[0] for m in MEASURES[report][1]] + ["utc offset"]
+        width = len(MEASURES[report][1]) + 2
+        assert header[:width] == ["hour"] + [m[0] for m in MEASURES[report][1]] + ["utc offset"]
         assert len(body) == hours
-        assert_rows_equal(body, expected_hours(rows, day_start, hours, report))
+        assert_rows_equal([r[:width] for r in body], expected_hours(rows, day_start, hours, report))
     with zipfile.ZipFile(book) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
-    assert len(charts) == 2  # one per report, of its first measure by hour
+    assert len(charts) == 4  # per report, of its chart measure by hour: on its sheet and on the Summary
 
 
 def test_slot_until_noon_covers_midnight_to_noon(setup, cli):
@@ -83,7 +85,7 @@ def test_slot_until_noon_covers_midnight_to_noon(setup, cli):
     start, end = assert_workbook_matches(book, raw_rows([path]))
     assert about(book)["window end"] == "2026-03-29 12:00 +02:00"
     assert (end - start) == 11 * 3600  # 00:00 to 12:00 on the day the clocks skip 02:00
-    header, body = by_hour(book, "by_site")
+    _header, body = by_hour(book, "by_site")
     assert [r[0].hour for r in body] == [0, 1] + list(range(3, 12))
 
 
@@ -135,8 +137,8 @@ def test_late_rows_rewrite_exactly_the_daily_slots_that_cover_them(setup, cli):
     rows = raw_rows([first, late])
     for name in changed + [f"daily_{stamp}_0600.xlsx"]:
         assert_workbook_matches(setup / "reports" / name, rows)
-    header, body = by_hour(setup / "reports" / f"daily_{stamp}_2400.xlsx", "by_site")
-    ten = [r for r in body if r[0].hour == 10][0]
+    _header, body = by_hour(setup / "reports" / f"daily_{stamp}_2400.xlsx", "by_site")
+    ten = next(r for r in body if r[0].hour == 10)
     assert ten[1] == 12 + 3 * 2  # the hour's 2 readings x 6 series, plus 3 late x 2 metrics
     result = cli("daily")
     assert result.exit_code == 0, result.output

@@ -81,8 +81,8 @@ def reference_load(conn: sqlite3.Connection, source, path: Path, parser, fallbac
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter=",")
         header = rowcheck.header_of(reader)
-        checks = rowcheck.Checks(source, header, rowcheck.plan_columns(source, header, path), 99, parser, fallback_ts, 10**6,
-                             1)
+        plan = rowcheck.plan_columns(source, header, path)
+        checks = rowcheck.Checks(source, header, plan, 99, parser, fallback_ts, 10**6, 1)
         width = checks.width
         check = rowcheck.check_row(checks, result)
         names = ", ".join(["_ingestion_id", "_ts", *(db.quote(c) for c in source.columns)])
@@ -151,7 +151,7 @@ def test_fast_loop_matches_reference_with_default_nulls(tmp_path, home):
 def test_fast_loop_matches_reference_with_null_values_and_two_timestamp_columns(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = ["day", "time"]
-        columns = ["ts", "note", "value", "qty"]
+        columns = ["day", "time", "ts", "note", "value", "qty"]
         types = { value = "real", qty = "integer" }
         null_values = ["", "NA", "-200"]
         timezone = "America/New_York"
@@ -161,7 +161,7 @@ def test_fast_loop_matches_reference_with_null_values_and_two_timestamp_columns(
 def test_fast_loop_matches_reference_with_decimal_comma(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = "ts"
-        columns = ["note", "value", "qty"]
+        columns = ["ts", "note", "value", "qty"]
         types = { value = "real", qty = "integer" }
         decimal = ","
     """, HEADER)
@@ -171,7 +171,7 @@ def test_fast_loop_matches_reference_with_timestamp_format(tmp_path, home):
     both_ways(tmp_path, home, """
         timestamp = ["day", "time"]
         timestamp_format = "%Y-%m-%d %H:%M:%S"
-        columns = ["note", "value"]
+        columns = ["day", "time", "note", "value"]
         types = { value = "real" }
     """, HEADER)
 
@@ -184,9 +184,9 @@ def test_fast_loop_matches_reference_without_timestamp_and_text_only(tmp_path, h
 
 def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_path, home):
     # 50 keys over 700 rows: duplicates inside one multi-row statement and across statements.
-    fast, stored = both_ways(tmp_path, home, """
+    _fast, stored = both_ways(tmp_path, home, """
         timestamp = "ts"
-        columns = ["k", "note", "value"]
+        columns = ["ts", "k", "note", "value"]
         types = { value = "real" }
         key = ["k"]
     """, HEADER)
@@ -196,7 +196,7 @@ def test_multi_row_insert_with_key_keeps_the_last_row_like_single_inserts(tmp_pa
 def test_wide_rows_use_smaller_batches(tmp_path, home):
     # A build that allows only 999 parameters per statement (older SQLite): 64 rows of 42 values
     # would not fit, so the statements carry fewer rows.
-    columns = [f"c{i}" for i in range(40)]
+    columns = ["ts"] + [f"c{i}" for i in range(1, 40)]  # 40 columns and 2 of csvreport's: 42 values a row
     write_config(home, text=SOURCE + f"""
         timestamp = "ts"
         columns = {columns!r}
@@ -208,15 +208,15 @@ def test_wide_rows_use_smaller_batches(tmp_path, home):
     rows_per_statement = insert.batch_rows(conn, 42)
     assert rows_per_statement == 999 // 42 < insert.BATCH_ROWS
     count = rows_per_statement * 2 + 5  # two full statements and a tail
-    lines = ["ts," + ",".join(columns)] + [
-        f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 39) + f",{i}" for i in range(count)]
+    lines = [",".join(columns)] + [
+        f"2026-03-28 10:{i // 60:02d}:{i % 60:02d}," + ",".join(["v"] * 38) + f",{i}" for i in range(count)]
     path = write_csv(tmp_path / "wide.csv", "\n".join(lines) + "\n")
     db.ensure_source_table(conn, source)
     conn.execute("BEGIN")
     result = load.load_rows(conn, source, path, 1, TimestampParser("Europe/Berlin"), 0, 0)
     conn.execute("COMMIT")
     assert (result.rows_loaded, result.first_row_id, result.last_row_id) == (count, 1, count)
-    assert conn.execute("SELECT count(*), min(c0), sum(c39) FROM data").fetchone() == \
+    assert conn.execute("SELECT count(*), min(c1), sum(c39) FROM data").fetchone() == \
         (count, "v", count * (count - 1) // 2)
 
 
@@ -441,17 +441,28 @@ def test_commands_that_write_no_workbook_do_not_import_openpyxl(home, command):
 
 
 def test_own_folders_are_never_inputs_but_look_alike_siblings_are(home, cli):
-    # find_files compares string prefixes (with the separator) instead of Path.is_relative_to.
+    # find_files compares string prefixes (with the separator) instead of Path.is_relative_to. Such a
+    # pattern is refused by the configuration check; discovery keeps out of the own folders all the same.
+    import dataclasses
+
+    from csvreport.collect import find_files
+    from csvreport.config import load_settings
+
     text = (home / "config" / "settings.toml").read_text(encoding="utf-8")
     write_config(home, text=text.replace('pattern = "inbox/sensors/*.csv"', 'pattern = "**/*.csv"'))
+    result = cli("ingest")
+    assert result.exit_code == 2
+    assert "sources.sensors.pattern: '**/*.csv': can match files inside" in result.stderr
+    write_config(home, text=text)
     write_csv(home / "inbox/sensors/a.csv", CSV_A)
     write_csv(home / "quarantine/sensors/q.csv", CSV_B)
     write_csv(home / "reports/r.csv", CSV_B)
     write_csv(home / "logs/l.csv", CSV_B)
     write_csv(home / "quarantine2/b.csv", "ts,site,metric,value\n2026-03-28 10:00:00,sibling,t,3.0\n")
-    result = cli("ingest")
-    assert result.exit_code == 0, result.output
-    assert sorted(_rows(home)) == [("a", 1.0), ("sibling", 3.0)]
+    settings = load_settings(home)
+    source = dataclasses.replace(settings.sources[0], patterns=("**/*.csv",))
+    found = find_files(settings, source)
+    assert sorted(str(c.path.relative_to(home)) for c in found.ready) == ["inbox/sensors/a.csv", "quarantine2/b.csv"]
 
 
 def test_row_loop_is_compiled_once_per_layout_and_keeps_each_files_ingestion_id(home, cli):
@@ -481,8 +492,8 @@ def test_hour_cache_stays_bounded_and_right_after_it_is_cleared():
 
 def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_path, home):
     # Nulls are bound as NaN (rowcheck.NULL), which SQLite stores as NULL; this pins that down.
-    write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\ntypes = { value = "real", qty = "integer" }\n'
-                 'null_values = ["", "NA"]\n')
+    write_config(home, text=SOURCE + 'timestamp = "ts"\ncolumns = ["ts", "note", "value", "qty"]\n'
+                 'types = { value = "real", qty = "integer" }\nnull_values = ["", "NA"]\n')
     source = load_settings(home, None).sources[0]
     path = tmp_path / "nulls.csv"
     path.write_text("ts,note,value,qty\n2026-03-28 10:00:00,,NA,\n2026-03-28 10:00:01,NA, ,NA\n"
@@ -490,5 +501,6 @@ def test_empty_and_null_values_are_stored_as_sql_null_in_every_column_type(tmp_p
     conn = sqlite3.connect(tmp_path / "nulls.sqlite3", isolation_level=None)
     db.ensure_source_table(conn, source)
     load.load_rows(conn, source, path, 1, TimestampParser(source.timezone), 0, 0)
-    assert conn.execute("SELECT typeof(note), typeof(value), typeof(qty), note IS NULL FROM data ORDER BY _id").fetchall() \
-        == [("null", "null", "null", 1), ("null", "null", "null", 1), ("text", "real", "integer", 0)]
+    stored = conn.execute("SELECT typeof(note), typeof(value), typeof(qty), note IS NULL FROM data ORDER BY _id")
+    assert stored.fetchall() == [("null", "null", "null", 1), ("null", "null", "null", 1),
+                                 ("text", "real", "integer", 0)]

@@ -24,6 +24,7 @@ from conftest import CORPUS, REPO, write_config, write_csv
 from csvreport import db, helper, load
 from csvreport.rows import FileRejected
 from csvreport.config import load_settings
+from csvreport.errors import ConfigError
 from csvreport.timeconv import TimestampParser
 from test_fast_paths import HEADER, SOURCE, tricky_csv
 
@@ -106,7 +107,7 @@ def test_a_key_repeated_across_the_split_keeps_the_last_row(tmp_path, home, shar
     path = tricky_csv(tmp_path / "tricky.csv", HEADER, rows=3000)
     _, stored = load_twice(tmp_path, home, """
         timestamp = "ts"
-        columns = ["k", "note", "value"]
+        columns = ["ts", "k", "note", "value"]
         types = { value = "real" }
         key = ["k"]
     """, path)
@@ -187,7 +188,7 @@ def test_the_split_count_of_lines_matches_the_csv_reader(tmp_path):
 
 def test_a_wrong_threshold_in_the_environment_is_named(monkeypatch):
     monkeypatch.setenv(helper.MIN_BYTES_VARIABLE, "8MB")
-    with pytest.raises(Exception, match="CSVREPORT_HELPER_MIN_BYTES='8MB'"):
+    with pytest.raises(ConfigError, match="CSVREPORT_HELPER_MIN_BYTES='8MB'"):
         helper.min_bytes()
 
 

@@ -157,7 +157,8 @@ def test_source_option_limits_the_run(home, cli):
     assert json.loads(arguments)["source"] == "meters"
     result = cli("ingest", "--source", "sensor")
     assert result.exit_code == 2
-    assert f"Error: no source named 'sensor' in {home / 'config' / 'settings.toml'} (known: sensors, meters)" \
+    assert f"Error: no source named 'sensor' in {home / 'config' / 'settings.toml'}; did you mean 'sensors'? " \
+           "(known: sensors, meters)" \
         in result.output
 
 

@@ -205,7 +205,8 @@ def test_typed_values_convert_completely_or_the_row_is_bad(home, cli):
         null_values = ["", "NA"]
     """, max_bad_rows=20)
     good = [("7", "1.5", "x", 7, 1.5, "x"), ("+5", " 2 ", " y ", 5, 2.0, " y "), ("-0", "1e3", "", 0, 1000.0, None),
-            ("", "NA", "NA", None, None, None), (" ", "  ", "  ", None, None, None), ("12", "-.5", "=1+1", 12, -0.5, "=1+1")]
+            ("", "NA", "NA", None, None, None), (" ", "  ", "  ", None, None, None),
+            ("12", "-.5", "=1+1", 12, -0.5, "=1+1")]
     bad = ["1.0", "1_000", "0x10", "1,5", "seven"], ["inf", "nan", "1_0.5", "1,5", "--1"]
     lines = ["ts,i,r,t"]
     for n, (i, r, t, *_rest) in enumerate(good):
@@ -221,7 +222,8 @@ def test_typed_values_convert_completely_or_the_row_is_bad(home, cli):
     with open(home / "quarantine/data/a.csv.rejects.csv", newline="", encoding="utf-8") as handle:
         rejected = list(csv.reader(handle))[1:]
     assert [r[0] for r in rejected] == [str(n) for n in range(len(good) + 2, len(lines) + 1)]
-    assert all("is not an integer" in r[1] for r in rejected[:5]) and all("is not a number" in r[1] for r in rejected[5:])
+    assert all("is not an integer" in r[1] for r in rejected[:5])
+    assert all("is not a number" in r[1] for r in rejected[5:])
 
 
 def test_timestamp_shapes_through_a_whole_file(home, cli):
@@ -256,7 +258,7 @@ def test_a_german_spreadsheet_export(home, cli):
     source_config(home, """
         timestamp = ["Datum", "Uhrzeit"]
         timestamp_format = "%d.%m.%Y %H:%M"
-        columns = ["Standort", "Messgröße", "Wert", "Bemerkung"]
+        columns = ["Datum", "Uhrzeit", "Standort", "Messgröße", "Wert", "Bemerkung"]
         types = { Wert = "real" }
         encoding = "cp1252"
         decimal = ","

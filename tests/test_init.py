@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 import sqlite3
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, write_csv
 
 from csvreport.config import load_settings
 
@@ -68,3 +75,50 @@ def test_init_refuses_a_file_as_home(tmp_path, cli):
     result = cli("init", target)
     assert result.exit_code == 2
     assert result.output == f"Error: {target} exists and is not a folder; choose another DIR\n"
+
+
+def _jobs(text: str) -> list[tuple[str, str]]:
+    jobs = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#") and not re.match(r"[A-Z_]+=", line):
+            fields = line.split(None, 5)
+            jobs.append((" ".join(fields[:5]), fields[5]))
+    return jobs
+
+
+def test_init_writes_the_crontab_of_that_home_with_absolute_paths(tmp_path, cli, monkeypatch):
+    new = tmp_path / "srv" / "csvreport"
+    monkeypatch.chdir(tmp_path)
+    result = cli("init", "srv/csvreport")
+    assert result.exit_code == 0, result.output
+    crontab = new / "config" / "crontab"
+    assert f"created {crontab}" in result.output
+    assert f"then install the cron jobs of {crontab} with `crontab -e`" in result.output
+    assert "crontab.example" not in result.output  # a pip install does not ship it
+
+    jobs = _jobs(crontab.read_text(encoding="utf-8"))
+    example = _jobs((REPO / "crontab.example").read_text(encoding="utf-8"))
+    # The same schedule and commands as the repository's crontab.example, the first two lines of
+    # which (status --prometheus, the backup) are left for the operator to enable.
+    assert [(s, c.split(" --quiet ")[-1]) for s, c in jobs[:3]] == [
+        (s, c.split(" --quiet ")[-1]) for s, c in example[:3]]
+    assert [s for s, _ in jobs] == [s for s, _ in example[:4]]
+    for _, command in jobs:
+        program = shlex.split(command.removeprefix("out=$("))[0]
+        assert Path(program).is_absolute() and os.access(program, os.X_OK), command
+        assert f"--home {new} " in command
+
+    write_csv(new / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-10 10:00:00,a,t,1\n")
+    (new / "config" / "settings.toml").write_text(
+        (new / "config" / "settings.toml").read_text(encoding="utf-8").replace("settle_seconds = 30",
+                                                                              "settle_seconds = 0"),
+        encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "CSVREPORT_HOME"}
+    env.update(PATH="/usr/bin:/bin", PYTHONPATH=str(REPO))  # cron's PATH: no virtual environment on it
+    for _, command in jobs[:3]:
+        done = subprocess.run(["sh", "-c", command], cwd="/", env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), command
+    with sqlite3.connect(new / "data" / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT command, status FROM run_history ORDER BY id").fetchall() == [
+            ("ingest", "ok"), ("hourly", "ok"), ("daily", "ok")]

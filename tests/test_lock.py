@@ -20,9 +20,8 @@ def test_second_holder_is_refused_naming_the_first(tmp_path):
     database = tmp_path / "data" / "x.sqlite3"
     with exclusive(database, "csvreport ingest"):
         assert holder(database).startswith(f"pid {os.getpid()} (csvreport ingest, since ")
-        with pytest.raises(LockHeld) as info:
-            with exclusive(database, "csvreport hourly"):
-                pass
+        with pytest.raises(LockHeld) as info, exclusive(database, "csvreport hourly"):
+            pass
     assert info.value.exit_code == 3
     assert str(info.value).startswith(f"another run holds the lock on x.sqlite3: pid {os.getpid()} (csvreport ingest")
     assert lock_path(database).read_text() == ""  # released: nobody named any more
@@ -54,9 +53,8 @@ def test_wait_gives_up_after_the_given_seconds(tmp_path):
     database = tmp_path / "x.sqlite3"
     with exclusive(database, "csvreport daily"):
         started = time.monotonic()
-        with pytest.raises(LockHeld):
-            with exclusive(database, "csvreport ingest", wait=0.5):
-                pass
+        with pytest.raises(LockHeld), exclusive(database, "csvreport ingest", wait=0.5):
+            pass
         assert 0.45 < time.monotonic() - started < 3
 
 
@@ -68,10 +66,9 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, str(database)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.readline().strip() == "held"
-    with pytest.raises(LockHeld, match=f"pid {proc.pid} "):
-        with exclusive(database, "csvreport ingest"):
-            pass
+    with pytest.raises(LockHeld, match=f"pid {proc.pid} "), exclusive(database, "csvreport ingest"):
+        pass
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     with exclusive(database, "csvreport ingest"):
         assert holder(database).startswith(f"pid {os.getpid()} ")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 
 from conftest import write_csv
 
@@ -30,7 +29,8 @@ def test_key_value_lines_on_stdout_and_in_the_log_file(home, cli):
     assert all(list(e)[:3] == ["ts", "level", "stage"] for e in events), lines
     loaded = next(e for e in events if e.get("msg") == "loaded 1 rows")
     assert loaded["level"] == "INFO" and loaded["stage"] == "ingest"
-    assert (loaded["source"], loaded["file"], loaded["rows"]) == ("sensors", str(home / "inbox/sensors/good file.csv"), "1")
+    good = str(home / "inbox/sensors/good file.csv")
+    assert (loaded["source"], loaded["file"], loaded["rows"]) == ("sensors", good, "1")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", loaded["ts"])
     warning = next(e for e in events if e["level"] == "WARNING")
     assert warning["file"] == str(home / "inbox/sensors/bad.csv")
@@ -75,7 +75,8 @@ def test_unexpected_exception_is_an_error_with_its_stack_in_the_log_file(home, c
     monkeypatch.setattr("csvreport.ingest.load_rows", broken)
     result = cli("ingest")
     assert result.exit_code == 1
-    assert result.stderr == "Error: unexpected RuntimeError: simulated bug (the stack is in the log file)\n"
+    assert result.stderr == ("Error: unexpected RuntimeError: simulated bug "
+                             f"(the stack is in {home / 'logs' / 'csvreport.log'})\n")
     assert "Traceback" not in result.stdout
     assert "level=ERROR stage=main" in result.stdout
     logged = (home / "logs" / "csvreport.log").read_text()

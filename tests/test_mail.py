@@ -195,7 +195,7 @@ def test_starttls_and_auth_deliver_one_message_with_the_workbook_byte_identical(
     assert got["from"] == USER
     assert sorted(got["to"]) == ["night@example.com", "ops@example.com"]
     message = got["message"]
-    assert message["Subject"] == "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"
+    assert message["Subject"] == "sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"
     assert message["To"] == "ops@example.com, night@example.com"
     name, data = attachment(message)
     assert name == "hourly_20260328_1000.xlsx"
@@ -235,7 +235,7 @@ def test_daily_goes_to_daily_recipients_and_plain_smtp_works_without_login(home,
     assert outcome.sent == 1
     got = server.messages[0]
     assert sorted(got["to"]) == ["lead@example.com", "ops@example.com"]
-    assert got["message"]["Subject"] == "Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)"
+    assert got["message"]["Subject"] == "sensor_summary: Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)"
     assert not got["tls"]
 
 
@@ -294,9 +294,9 @@ def test_a_server_that_is_down_warns_exit_0_and_send_delivers_later(home, cli, s
 
     result = cli("send")
     assert result.exit_code == 0, result.output
-    assert f"cannot reach the server (ConnectionRefusedError" in result.output
+    assert "cannot reach the server (ConnectionRefusedError" in result.output
 
-    controller, server = smtp("starttls", port=port)
+    _controller, server = smtp("starttls", port=port)
     result = cli("send")
     assert result.exit_code == 0, result.output
     assert "1 workbooks mailed, 0 not" in result.output
@@ -319,8 +319,8 @@ def test_a_rewritten_workbook_is_sent_again_as_a_correction(home, smtp):
 
     assert outcome.sent == 1
     subjects = [m["message"]["Subject"] for m in server.messages]
-    assert subjects == ["Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
-                        "Correction: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    assert subjects == ["sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
+                        "Correction: sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
     body = server.messages[1]["message"].get_body(("plain",)).get_content()
     assert "This is a correction: rows for this window arrived after the earlier workbook was sent." in body
     assert attachment(server.messages[1]["message"])[1] == path.read_bytes()
@@ -339,7 +339,7 @@ def test_an_unsent_version_is_superseded_by_its_rewrite_which_is_no_correction(h
 
     assert outcome.sent == 1  # only the newest version goes out, once
     assert [m["message"]["Subject"] for m in server.messages] == [
-        "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+        "sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
     assert [r["status"] for r in deliveries(home)] == ["superseded", "sent"]
 
 
@@ -360,7 +360,7 @@ def test_after_24_hours_unsent_becomes_undeliverable_and_send_still_gets_it_thro
     assert outcome.undeliverable == 1
     assert "1 workbooks undeliverable by email" in warnings
     with db.connect(load_settings(home), readonly=True) as ro:
-        pending = mail.unsent(ro)
+        pending = mail.unsent(ro, load_settings(home))
     assert [(p["path"], p["status"]) for p in pending] == [
         (str(path), "undeliverable"), (str(home / "reports" / "hourly_20260328_1100.xlsx"), "unsent")]
     assert pending[0]["window"] == "2026-03-28 10:00-11:00"
@@ -373,7 +373,7 @@ def test_after_24_hours_unsent_becomes_undeliverable_and_send_still_gets_it_thro
 
 
 def test_a_deleted_workbook_stays_unsent_with_the_fix_in_its_error(home, smtp):
-    controller, server = smtp("none")
+    controller, _server = smtp("none")
     configure(home, controller.port, "none")
     path = workbook(home)
     settings = load_settings(home)
@@ -464,7 +464,7 @@ def test_a_password_in_settings_and_a_bad_subject_are_configuration_errors(home,
     assert result.output.splitlines()[-2:] == [
         f"{config}: email.password: secrets never go in settings.toml; set CSVREPORT_SMTP_PASSWORD in the "
         "environment or in .env in the home folder",
-        f"{config}: email.subject: '{{kind}} {{when}}': bad placeholder 'when'; use {{kind}}, {{window}}, "
+        f"{config}: email.subject: '{{kind}} {{when}}': bad placeholder 'when'; use {{title}}, {{kind}}, {{window}}, "
         "{zone} and {file}",
     ]
     assert "hunter2" not in result.output
@@ -507,11 +507,11 @@ def test_hourly_mails_its_workbook_and_a_failed_send_is_retried_by_the_next_dail
 
     assert result.exit_code == 0, result.output
     got = {m["message"]["Subject"]: m for m in server.messages}
-    assert sorted(got) == ["Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)",
-                           "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
-    assert attachment(got["Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]["message"]) == (
+    assert sorted(got) == ["sensor_summary: Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)",
+                           "sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    assert attachment(got["sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]["message"]) == (
         hourly_book.name, hourly_book.read_bytes())
-    assert sorted(got["Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)"]["to"]) == [
+    assert sorted(got["sensor_summary: Daily report 2026-03-28 00:00-12:00 (Europe/Berlin)"]["to"]) == [
         "lead@example.com", "ops@example.com"]
     conn = sqlite3.connect(home / "data" / "csvreport.sqlite3")
     runs = conn.execute("SELECT command, status FROM run_history WHERE command IN ('hourly', 'daily') "
@@ -525,6 +525,9 @@ def test_late_rows_rewrite_the_hour_and_it_is_mailed_as_a_correction(home, cli, 
     configure(home, controller.port, "none")
     ingest_hour(home, cli)
     assert cli("hourly", "--hour", "2026-03-28 10:00").exit_code == 0
+    # Written again from the same rows: the same bytes, so the checksum says the recipients have it.
+    assert cli("hourly", "--hour", "2026-03-28 10:00").exit_code == 0
+    assert len(server.messages) == 1
     write_csv(home / "inbox" / "sensors" / "late.csv", "ts,site,metric,value\n2026-03-28 10:30:00,c,t,7\n")
     assert cli("ingest").exit_code == 0
 
@@ -532,8 +535,10 @@ def test_late_rows_rewrite_the_hour_and_it_is_mailed_as_a_correction(home, cli, 
 
     assert result.exit_code == 0, result.output
     assert [m["message"]["Subject"] for m in server.messages] == [
-        "Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
-        "Correction: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+        "sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)",
+        "Correction: sensor_summary: Hourly report 2026-03-28 10:00-11:00 (Europe/Berlin)"]
+    sent = [r["sha256"] for r in deliveries(home) if r["status"] == "sent"]
+    assert len(sent) == 2 and sent[0] != sent[1]  # the correction is a different file from the first
     body = server.messages[1]["message"].get_body(("plain",)).get_content()
     assert "Rows: 3 from 2 files (source sensors)" in body
     assert attachment(server.messages[1]["message"])[1] == (home / "reports" / "hourly_20260328_1000.xlsx").read_bytes()

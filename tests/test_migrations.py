@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from importlib import resources
+import sys
+from contextlib import closing
+from datetime import datetime
+from importlib import metadata, resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from csvreport import db
+import csvreport
+from conftest import REPO, write_csv
+from csvreport import db, files
 from csvreport.config import load_settings
 from csvreport.errors import CsvReportError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 class FakeEntry:
@@ -40,6 +52,21 @@ def shipped() -> list[FakeEntry]:
 
 def tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_migrations_ship_as_a_package_of_the_distribution():
+    import csvreport.migrations
+
+    # A regular package (a namespace package has no __file__), so wheels and zip imports carry it.
+    assert csvreport.migrations.__file__ is not None
+    folder = Path(csvreport.migrations.__file__).parent
+    assert {m.name for m in db.migrations()} == {p.name for p in folder.glob("*.sql")}
+
+
+def test_the_version_is_kept_once():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert metadata.version("csvreport") == csvreport.__version__
 
 
 def test_shipped_migrations_are_numbered_and_explain_why():
@@ -85,7 +112,8 @@ def test_from_the_oldest_schema_with_data_in_it(home, monkeypatch):
     use_migrations(monkeypatch, everything + [extra])
     conn = db.connect(settings)
     try:
-        assert conn.execute("SELECT command, status, note FROM run_history").fetchall() == [("ingest", "ok", "migrated")]
+        history = conn.execute("SELECT command, status, note FROM run_history").fetchall()
+        assert history == [("ingest", "ok", "migrated")]
         assert db.schema_version(conn) == 9001
     finally:
         conn.close()
@@ -93,7 +121,8 @@ def test_from_the_oldest_schema_with_data_in_it(home, monkeypatch):
 
 def test_failing_migration_rolls_back_and_stays_pending(home, monkeypatch):
     settings = load_settings()
-    broken = FakeEntry("9002_broken.sql", "-- Why: test\nCREATE TABLE half_done (x);\nINSERT INTO no_such_table VALUES (1);\n")
+    broken = FakeEntry("9002_broken.sql",
+                       "-- Why: test\nCREATE TABLE half_done (x);\nINSERT INTO no_such_table VALUES (1);\n")
     use_migrations(monkeypatch, shipped() + [broken])
     with pytest.raises(CsvReportError, match=r"migration 9002_broken.sql failed and was rolled back: no such table"):
         db.connect(settings)
@@ -108,7 +137,7 @@ def test_failing_migration_rolls_back_and_stays_pending(home, monkeypatch):
 
 def test_duplicate_numbers_are_refused(monkeypatch):
     use_migrations(monkeypatch, [FakeEntry("0001_a.sql", "-- Why: a\n"), FakeEntry("0001_b.sql", "-- Why: b\n")])
-    with pytest.raises(CsvReportError, match="two migrations share number 0001: 0001_a.sql and 0001_b.sql"):
+    with pytest.raises(CsvReportError, match=r"two migrations share number 0001: 0001_a\.sql and 0001_b\.sql"):
         db.migrations()
 
 
@@ -140,3 +169,98 @@ def test_readonly_connect_does_not_migrate(home):
         assert db.pending(conn) and db.schema_version(conn) == 0
     finally:
         conn.close()
+
+
+def test_0008_stores_workbook_paths_inside_the_home_relative_to_it(home, monkeypatch, tmp_path):
+    settings = load_settings()
+    everything = shipped()
+    use_migrations(monkeypatch, [m for m in everything if m.name < "0008"])
+    conn = db.connect(settings)
+    inside, outside = home / "reports" / "hourly_20260310_1000.xlsx", tmp_path / "elsewhere" / "daily.xlsx"
+    sibling = Path(f"{home}2") / "reports" / "hourly.xlsx"  # shares the home's name as a prefix, not its folder
+    for i, path in enumerate((inside, outside, sibling)):
+        conn.execute("INSERT INTO workbooks (kind, window_start, window_end, local_start, local_end, zone, path, "
+                     "sha256, size, rows, files, data_mark, layout, reason, first_written_at, written_at) "
+                     "VALUES ('hourly', ?, ?, '', '', 'UTC', ?, '', 0, 0, 0, 0, '', 'new', '', '')",
+                     (i * 3600, i * 3600 + 3600, str(path)))
+        conn.execute("INSERT INTO email_delivery (kind, path, window_start, window_end, window_label, subject, body, "
+                     "status, queued_at) VALUES ('hourly', ?, 0, 3600, '', '', '', 'unsent', '')", (str(path),))
+    conn.close()
+    use_migrations(monkeypatch, everything)
+    conn = db.connect(settings)
+    try:
+        expected = ["reports/hourly_20260310_1000.xlsx", str(outside), str(sibling)]
+        assert [r[0] for r in conn.execute("SELECT path FROM workbooks ORDER BY id")] == expected
+        assert [r[0] for r in conn.execute("SELECT path FROM email_delivery ORDER BY id")] == expected
+        assert [settings.from_stored(p) for p in expected] == [inside, outside, sibling]
+    finally:
+        conn.close()
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The bookkeeping schema as SQLite stores it (source tables are not made by migrations)."""
+    return conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND tbl_name NOT LIKE 'sensors%' "
+        "ORDER BY type, name").fetchall()
+
+
+def test_a_database_of_the_oldest_schema_upgrades_with_its_data(home, cli, tmp_path):
+    """As the first release left it (migration 0001 only) with a load in it, brought to today's schema."""
+    settings = load_settings()
+    source = settings.sources[0]
+    csv = write_csv(home / "inbox" / "sensors" / "old.csv",
+                    "ts,site,metric,value\n" + "".join(f"2026-03-10 10:{m:02d}:00,a,temp,{m}.5\n" for m in range(3)))
+    info = csv.stat()
+    with pytest.MonkeyPatch.context() as patch:
+        use_migrations(patch, shipped()[:1])
+        conn = db.connect(settings)
+    try:
+        assert db.schema_version(conn) == 1 and not db.has_table(conn, "workbooks")
+        db.ensure_source_table(conn, source)
+        zone = ZoneInfo(settings.timezone)
+        with db.transaction(conn):
+            run_id = db.insert(conn, "INSERT INTO run_history (command, arguments, pid, started_at, finished_at, "
+                               "status, files_seen, files_loaded, rows_loaded) VALUES ('ingest', '{}', 1, "
+                               "'2026-03-10T09:15:00.000Z', '2026-03-10T09:15:01.000Z', 'ok', 1, 1, 3)", ())
+            stamps = [int(datetime(2026, 3, 10, 10, m, tzinfo=zone).timestamp()) for m in range(3)]
+            ingestion_id = db.insert(
+                conn, "INSERT INTO ingestion_log (source, path, sha256, size, mtime_ns, status, rows_read, "
+                "rows_loaded, first_row_id, last_row_id, min_ts, max_ts, started_at, finished_at, run_id) "
+                "VALUES ('sensors', ?, ?, ?, ?, 'loaded', 3, 3, 1, 3, ?, ?, '2026-03-10T09:15:00.500Z', "
+                "'2026-03-10T09:15:01.000Z', ?)",
+                (str(csv), files.sha256_of(csv), info.st_size, info.st_mtime_ns, stamps[0], stamps[-1], run_id))
+            conn.executemany("INSERT INTO sensors (_ingestion_id, _ts, ts, site, metric, value) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             [(ingestion_id, ts, f"2026-03-10 10:{m:02d}:00", "a", "temp", m + 0.5)
+                              for m, ts in enumerate(stamps)])
+            conn.execute("INSERT INTO seen_files VALUES ('sensors', ?, ?, ?, ?, ?)",
+                         (str(csv), info.st_size, info.st_mtime_ns, files.sha256_of(csv), ingestion_id))
+        before = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                  for table in ("ingestion_log", "seen_files", "sensors")}
+    finally:
+        conn.close()
+
+    # The next run brings it to today's schema: exactly what a blank database gets.
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    fresh = sqlite3.connect(tmp_path / "fresh.sqlite3", isolation_level=None)
+    upgraded = sqlite3.connect(settings.paths.database, isolation_level=None)
+    try:
+        db.migrate(fresh)
+        assert _schema(upgraded) == _schema(fresh) and len(_schema(fresh)) > 10
+        assert db.schema_version(upgraded) == db.migrations()[-1].version
+        # Nothing that was there is lost or changed; the unchanged file is not loaded again.
+        for table, rows in before.items():
+            assert upgraded.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall() == rows, table
+        assert upgraded.execute("SELECT command, status, rows_loaded, rows_deleted FROM run_history ORDER BY id"
+                                ).fetchall() == [("ingest", "ok", 3, 0), ("ingest", "ok", 0, 0)]
+    finally:
+        fresh.close()
+        upgraded.close()
+
+    # And every stage works on it.
+    assert cli("hourly", "--hour", "2026-03-10 10:00").exit_code == 0
+    status = json.loads(cli("status", "--json").output)
+    assert status["sources"][0]["rows"] == 3 and status["database"]["pending_migrations"] == []
+    with closing(sqlite3.connect(settings.paths.database)) as conn:
+        assert conn.execute("SELECT kind, rows FROM workbooks").fetchall() == [("hourly", 3)]

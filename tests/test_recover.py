@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -237,8 +240,7 @@ def test_a_purged_file_still_in_the_drop_folder_loads_again(home, cli):
 
 
 @pytest.mark.parametrize("target, message", [
-    ("7", "Error: recover purge: ingestion 7 does not exist; the ingestion ids are in ingestion_log "
-          "(see docs/operations.md, 'A duplicate ingestion')\n"),
+    ("7", "Error: recover purge: ingestion 7 does not exist; `csvreport recover loads` lists the ingestion ids\n"),
     ("3", "Error: recover purge: ingestion 3 ({source}, {path}) is a quarantined file and loaded no rows: fix it "
           "and `csvreport recover replay` it, or delete it and its .reason.json from the quarantine folder; "
           "nothing purged\n"),
@@ -262,9 +264,88 @@ def test_purge_twice_is_refused(home, cli):
     assert cli("recover", "purge", "1").exit_code == 0
     result = cli("recover", "purge", "1")
     assert result.exit_code == 2
-    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {home / 'inbox' / 'sensors' / 'a.csv'})"
-                                    " was purged already (at 20")
+    path = home / "inbox" / "sensors" / "a.csv"
+    assert result.output.startswith(f"Error: recover purge: ingestion 1 (sensors, {path}) was purged already (at 20")
     assert result.output.endswith("); nothing purged\n")
+
+
+# -- recover loads, purge --dry-run ---------------------------------------------------------------
+
+
+def test_loads_lists_ids_files_rows_spans_and_status(home, cli):
+    _two_loads(home, cli)
+    write_csv(home / "inbox" / "sensors" / "bad.csv", "ts\n2026-03-10 10:00:00\n")
+    assert cli("ingest").exit_code == 0
+    assert cli("recover", "purge", "1").exit_code == 0
+
+    result = cli("recover", "loads")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "3 load(s); `csvreport recover purge ID --dry-run` shows what purging one would remove:"
+    assert lines[2].split() == ["ID", "STATUS", "ROWS", "EVENTS", "(local", "time)", "LOADED", "(UTC)", "SOURCE",
+                                "FILE"]
+    table = [line.split() for line in lines[3:]]
+    assert [row[:3] for row in table] == [["1", "purged", "6"], ["2", "loaded", "7"], ["3", "quarantined", "0"]]
+    assert table[1][3:7] == ["2026-03-10", "10:00:00", "..", "2026-03-10"]
+    assert [row[-2:] for row in table] == [["sensors", "inbox/sensors/a.csv"], ["sensors", "inbox/sensors/a_again.csv"],
+                                          ["sensors", "inbox/sensors/bad.csv"]]
+    assert table[2][3] == "-"  # a quarantined file loaded no rows: no span
+
+
+def test_loads_filters_by_source_and_day_and_only_reads(home, cli):
+    _two_loads(home, cli)
+    before = (home / "data" / "csvreport.sqlite3").stat().st_mtime_ns
+    with db(home) as conn:
+        conn.execute("UPDATE ingestion_log SET started_at = '2026-03-28T22:59:59.000Z' WHERE id = 1")
+
+    since = cli("recover", "loads", "--since", "2026-03-29")  # Berlin midnight is 22:00 UTC (winter time)
+    assert since.exit_code == 0, since.output
+    assert [line.split()[0] for line in since.output.splitlines()[3:]] == ["2"]
+    assert cli("recover", "loads", "--since", "2026-03-28").output.startswith("2 load(s)")
+    assert cli("recover", "loads", "--source", "sensors").output.startswith("2 load(s)")
+
+    bad_day = cli("recover", "loads", "--since", "29.03.2026")
+    assert (bad_day.exit_code, bad_day.output) == (
+        2, "Error: recover loads: --since '29.03.2026' is not a date; give it as YYYY-MM-DD\n")
+    unknown = cli("recover", "loads", "--source", "sensor")
+    assert unknown.exit_code == 2 and "no source named 'sensor'" in unknown.output
+    with db(home) as conn:
+        assert conn.execute("SELECT count(*) FROM run_history WHERE command LIKE 'recover%'").fetchone()[0] == 0
+    assert before <= (home / "data" / "csvreport.sqlite3").stat().st_mtime_ns
+
+
+def test_loads_without_a_database_says_so(home, cli):
+    result = cli("recover", "loads")
+    assert result.exit_code == 1
+    assert "does not exist yet; run `csvreport ingest` first" in result.output
+
+
+def test_purge_dry_run_says_what_would_go_and_changes_nothing(home, cli):
+    _two_loads(home, cli)
+    with db(home) as conn:
+        before = conn.execute("SELECT * FROM sensors ORDER BY _id").fetchall()
+        runs = conn.execute("SELECT count(*) FROM run_history").fetchone()[0]
+    log_file = home / "logs" / "csvreport.log"
+    logged = log_file.read_text(encoding="utf-8")
+
+    result = cli("recover", "purge", "2", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "dry run, nothing was changed: purging ingestion 2 would delete 7 rows of sensors loaded from "
+        "inbox/sensors/a_again.csv (events 2026-03-10 10:00:00 .. 2026-03-10 11:00:00) and mark it purged.\n"
+        "inbox/sensors/a_again.csv is still in the drop folder: the next ingest would load it again; move it away "
+        "first if its rows are unwanted.\n")
+    with db(home) as conn:
+        assert conn.execute("SELECT * FROM sensors ORDER BY _id").fetchall() == before
+        assert conn.execute("SELECT count(*) FROM run_history").fetchone()[0] == runs
+        assert conn.execute("SELECT status FROM ingestion_log WHERE id = 2").fetchone() == ("loaded",)
+    assert log_file.read_text(encoding="utf-8") == logged
+
+    refused = cli("recover", "purge", "7", "--dry-run")
+    assert refused.exit_code == 2
+    assert refused.output.startswith("Error: recover purge: ingestion 7 does not exist")
 
 
 # -- recover reports -------------------------------------------------------------------------------
@@ -277,9 +358,6 @@ def _digest(path: Path) -> str:
 
 
 def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cli):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
     import openpyxl
 
     hour = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -289,8 +367,9 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
     assert cli("hourly").exit_code == 0
     assert cli("daily").exit_code == 0
     with db(home) as conn:
-        recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
-        daily_path = conn.execute("SELECT path FROM workbooks WHERE kind = 'daily' ORDER BY window_start DESC, "
+        # paths are stored relative to the home (migration 0008)
+        recorded = {str(home / p): s for p, s in conn.execute("SELECT path, sha256 FROM workbooks")}
+        daily_path = home / conn.execute("SELECT path FROM workbooks WHERE kind = 'daily' ORDER BY window_start DESC, "
                                   "window_end DESC LIMIT 1").fetchone()[0]
     deleted = home / "reports" / f"hourly_{hour:%Y%m%d_%H%M}.xlsx"
     assert str(deleted) in recorded
@@ -307,7 +386,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
         in result.output
     assert "reports done: 2 workbook(s) written again" in result.output
     with db(home) as conn:
-        now_recorded = dict(conn.execute("SELECT path, sha256 FROM workbooks").fetchall())
+        now_recorded = {str(home / p): s for p, s in conn.execute("SELECT path, sha256 FROM workbooks")}
     assert set(now_recorded) == set(recorded)
     for path in (deleted, corrupted):
         assert _digest(path) == now_recorded[str(path)]
@@ -316,7 +395,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert values[0][:3] == ["site", "metric", "readings"]
     assert values[1][:3] == ["berlin", "temp", 3]
-    assert openpyxl.load_workbook(corrupted, read_only=True).sheetnames[0] == "sensor_summary"
+    assert openpyxl.load_workbook(corrupted, read_only=True).sheetnames[:2] == ["Summary", "sensor_summary"]
     run = last_run(home, "recover reports")
     assert (run["status"], run["workbooks_written"]) == ("ok", 2)
 
@@ -327,7 +406,7 @@ def test_a_deleted_and_a_corrupted_workbook_are_found_and_written_again(home, cl
 
 
 def test_a_lost_workbook_of_an_archived_month_waits_for_the_restore(home, cli):
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="needs the archive extra: pip install -e '.[dev]'")
     write_csv(home / "inbox" / "sensors" / "jan.csv", HEADER + "2026-01-15 10:05:00,a,temp,1\n")
     assert cli("ingest").exit_code == 0
     assert cli("hourly", "--hour", "2026-01-15 10:00").exit_code == 0
@@ -398,3 +477,27 @@ def test_purge_on_a_keyed_source_says_what_it_cannot_undo(home, cli):
     with db(home) as conn:
         assert conn.execute("SELECT ts, site, value FROM sensors ORDER BY _id").fetchall() == [
             ("2026-03-10 11:00:00", "a", 30.0), ("2026-03-10 12:00:00", "a", 4.0)]
+
+
+def test_a_moved_home_still_finds_its_workbooks(home, tmp_path, cli, monkeypatch):
+    hour = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    write_csv(home / "inbox" / "sensors" / "recent.csv", HEADER + f"{hour:%Y-%m-%d %H}:05:00,berlin,temp,1\n")
+    assert cli("ingest").exit_code == 0
+    assert cli("hourly").exit_code == 0
+    assert cli("daily").exit_code == 0
+    moved = tmp_path / "moved" / "home"
+    shutil.copytree(home, moved)
+    home.rename(tmp_path / "gone")  # nothing is left where the workbooks were written
+    monkeypatch.setenv("CSVREPORT_HOME", str(moved))
+
+    facts = json.loads(cli("status", "--json").output)
+    assert facts["workbooks"]["hourly"]["exists"] and facts["workbooks"]["daily"]["exists"]
+    assert facts["workbooks"]["hourly"]["path"].startswith(str(moved / "reports"))
+    assert facts["due_workbooks"] == []
+    assert cli("status", "--check").output == "OK: nothing needs an operator\n"
+
+    result = cli("recover", "reports")
+    assert result.exit_code == 0, result.output
+    assert "reports done: 0 workbook(s) written again; every recorded workbook is in place and unchanged" \
+        in result.output
+    assert "wrote the" not in cli("hourly").output  # nothing is due: every workbook is where it was recorded

@@ -193,10 +193,12 @@ def test_scenario_a_duplicate_ingestion(home, shell):
         kept = conn.execute("SELECT * FROM sensors WHERE _ingestion_id = 1").fetchall()
 
     (home / "backup").mkdir()
-    query, purge = blocks("A duplicate ingestion")
-    done = shell(query)
-    assert "export_0329_copy.csv" in done.stdout
-    duplicate = done.stdout.splitlines()[0].split("|")[0]
+    listing, preview, purge = blocks("A duplicate ingestion")
+    done = shell(listing)
+    (line,) = [line for line in done.stdout.splitlines() if line.endswith("inbox/sensors/export_0329_copy.csv")]
+    duplicate = line.split()[0]
+    done = shell(preview, {"purge 42": f"purge {duplicate}"})
+    assert f"purging ingestion {duplicate} would delete 4 rows of sensors" in done.stdout
     done = shell(purge, {"purge 42": f"purge {duplicate}"})
     assert f"purged ingestion {duplicate}: 4 rows deleted" in done.stdout
     shell("csvreport --home /srv/csvreport ingest")
@@ -232,7 +234,7 @@ def test_backup_while_ingest_runs_and_restore(home, shell, tmp_path):
         backup, python_backup = blocks("Backups while cron runs")[:2]
         shell(backup + python_backup)  # the second block runs where the first left the reader
     finally:
-        out, err = ingest.communicate(timeout=120)
+        _out, err = ingest.communicate(timeout=120)
     assert ingest.returncode == 0, err
     with closing(sqlite3.connect(home / "backup" / "csvreport.sqlite3")) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)

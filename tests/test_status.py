@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_CONFIG, write_config, write_csv
+from conftest import BASE_CONFIG, REPO, write_config, write_csv
 
 HEADER = "ts,site,metric,value\n"
 
@@ -169,10 +169,10 @@ def test_text_output_off_a_terminal_and_the_rich_table(home, cli, capsys, monkey
     assert "  legacy  disabled" in result.output
     assert "problems: 1\n  - quarantine not empty" in result.output
 
-    from csvreport import status
+    from csvreport import status, status_render
     from csvreport.config import load_settings
 
-    status.print_table(status.gather(load_settings(home)))
+    status_render.print_table(status.gather(load_settings(home)))
     table = capsys.readouterr().out
     assert "sources" in table and "sensors" in table and "last runs" in table and "recover purge" in table
     assert "quarantine not empty" in table
@@ -283,7 +283,8 @@ def test_check_due_workbook_missing(home, cli):
         path, label_start = conn.execute(
             "SELECT path, local_start FROM workbooks WHERE kind = 'hourly' AND window_end < ? "
             "ORDER BY window_start DESC LIMIT 1", (time.time() - 2 * 3600,)).fetchone()
-    Path(path).unlink()
+    path = home / path  # stored relative to the home
+    path.unlink()
 
     result = cli("status", "--check")
 
@@ -322,13 +323,13 @@ def test_check_stale_workbook_after_late_data(home, cli):
 
     facts = status_json(cli)
     stale = [d for d in facts["due_workbooks"] if d["state"] == "stale"]
-    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [name]
+    assert [d["path"] for d in stale if d["kind"] == "hourly"] == [str(home / name)]
     assert all(not d["overdue"] for d in stale)  # just arrived: cron's next hourly run rewrites it
     assert cli("status", "--check").exit_code == 0
 
     later = status.gather(load_settings(home), now=time.time() + 2 * 3600)
     assert any(p.startswith(f"hourly workbook {Path(name).name} is stale: ingestion 2 arrived")
-               for p in later["problems"])
+               for p in later.problems)
 
 
 def test_check_no_file_ingested_for_too_long(home, cli):
@@ -345,7 +346,7 @@ def test_check_no_file_ingested_for_too_long(home, cli):
     all_well(home, cli)
     assert cli("status", "--check").exit_code == 0
     facts = status.gather(load_settings(home), now=time.time() + 3 * 3600)
-    age = [p for p in facts["problems"] if p.startswith("no file ingested for source sensors for 3.0 hours (last at ")]
+    age = [p for p in facts.problems if p.startswith("no file ingested for source sensors for 3.0 hours (last at ")]
     assert len(age) == 1 and age[0].endswith(
         "; [monitor] max_ingest_age_hours = 2); check that the exporter still delivers")
 
@@ -386,16 +387,19 @@ def test_status_reports_pending_migrations_and_never_writes(home, cli):
     assert listing.output == "No quarantined files.\n"
     # Not a byte of the database changed; no lock file, no log file appeared.
     assert {p.name: _digest(p) for p in database(home).parent.iterdir() if not p.name.endswith("-shm")
-            and not p.name.endswith("-wal")} == {k: v for k, v in before.items()}
+            and not p.name.endswith("-wal")} == before
     assert _digest(database(home).with_name("csvreport.sqlite3-wal")) in ("absent", _digest(Path("/dev/null")))
     assert not (home / "logs").exists()
     with sqlite3.connect(database(home)) as conn:
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
 
 
-def test_status_neither_takes_the_lock_nor_waits_for_a_writer(home, cli):
+def test_status_neither_takes_the_lock_nor_waits_for_a_writer(home, cli, monkeypatch):
     from csvreport.config import load_settings
     from csvreport.lock import exclusive
+
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError(f"status slept {seconds} s")
 
     all_well(home, cli)
     settings = load_settings(home)
@@ -403,15 +407,13 @@ def test_status_neither_takes_the_lock_nor_waits_for_a_writer(home, cli):
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("INSERT INTO run_history (command, started_at) VALUES ('ingest', '2026-01-01T00:00:00Z')")
     try:
-        with exclusive(settings.paths.database, "csvreport ingest (test)"):
-            started = time.monotonic()
+        with exclusive(settings.paths.database, "csvreport ingest (test)"), monkeypatch.context() as patch:
+            patch.setattr(time, "sleep", no_waiting)  # the lock and any retry loop wait by sleeping
             result = cli("status", "--json")
-            took = time.monotonic() - started
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    assert result.exit_code == 0, result.output
-    assert took < 2
+    assert result.exit_code == 0, result.output  # exit 3 had it tried the lock
     assert {r["command"]: r["status"] for r in json.loads(result.output)["runs"]}["ingest"] == "ok"
 
 
@@ -430,7 +432,7 @@ def test_status_never_scans_a_source_table(home, cli, monkeypatch):
 
     monkeypatch.setattr(db, "connect", traced)
     facts = status.gather(load_settings(home))
-    assert facts["sources"][0]["rows"] == 3
+    assert facts.sources[0].rows == 3
     assert statements
     offending = [s for s in statements if '"sensors"' in s or "FROM sensors" in s]
     # The only look at a source table is the staleness probe of reports.stale(), bounded by _ts and _ingestion_id.
@@ -484,7 +486,7 @@ timeout = 2
     assert cli("status", "--check").exit_code == 0  # the next hourly run retries: no alarm yet
 
     later = status.gather(load_settings(home), now=time.time() + 2 * 3600)
-    unsent = [p for p in later["problems"] if " unsent by email since " in p]
+    unsent = [p for p in later.problems if " unsent by email since " in p]
     assert len(unsent) == 1  # one problem, however many workbooks wait
     assert unsent[0].startswith(f"{len(waiting)} workbooks (hourly_")
     assert unsent[0].endswith("fix [email] and run `csvreport send` (see docs/email.md)")
@@ -533,3 +535,72 @@ def test_a_skipped_run_shows_how_the_last_real_one_ended(home, cli):
     assert ingest["status"] == "skipped" and ingest["last_completed"]["status"] == "ok"
     assert "  ingest  skipped (last completed: ok)  " in cli("status").output
     assert cli("status", "--check").exit_code == 0
+
+
+def test_json_and_prometheus_together_are_a_usage_error(home, cli):
+    mixed_scenario(home, cli)
+    result = cli("status", "--json", "--prometheus")
+    assert result.exit_code == 2
+    assert result.output == "Error: status: --json and --prometheus are two output formats; give one of them\n"
+
+
+def test_the_table_on_a_terminal_says_written_once(home, cli):
+    import pty
+
+    mixed_scenario(home, cli)
+    main, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", "TERM": "xterm"}
+    with subprocess.Popen([sys.executable, "-m", "csvreport", "status"], stdin=secondary, stdout=secondary,
+                          stderr=secondary, env=env) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(main)
+    table = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "workbooks" in table and "hourly_" in table, table
+    assert re.search(r"│ hourly\s+│ hourly_\d{8}_\d{4}\.xlsx\s+│ \S+ to \S+\s+│ 20\d\d-\d\d-\d\dT", table), table
+    assert "│ written " not in table  # the column is titled "written": its cells hold the time alone
+
+
+# -- the judging works on typed facts alone ------------------------------------------------------
+
+
+def test_problems_are_judged_from_the_facts_alone(home):
+    from csvreport import health, status_render
+    from csvreport.config import load_settings
+    from csvreport.status import DatabaseFacts, DueWorkbook, Facts, RunFacts, SourceFacts
+
+    settings = load_settings(home)
+    facts = Facts(
+        generated_at="2026-03-10T12:00:00Z", home=str(home),
+        database=DatabaseFacts(path="db", reachable=True, schema_version=5, expected_schema_version=5),
+        sources=[SourceFacts(name="sensors", enabled=True, files_pending=0, files_waiting=0, files_loaded=1,
+                             files_quarantined=2, rows=3, rows_exact=True, rows_archived=0, rows_rejected=0,
+                             last_ingested_at="2026-03-10T11:00:00.000Z")],
+        runs=[RunFacts(id=7, command="daily", status="skipped",
+                       last_completed=RunFacts(id=6, command="daily", status="failed", error="disk full",
+                                               started_at="2026-03-10T10:00:00.000Z"))],
+        due_workbooks=[DueWorkbook(kind="hourly", path="/r/hourly_20260310_1000.xlsx", window="10:00-11:00",
+                                   state="missing", detail="", due_since="2026-03-10T10:00:00Z", overdue=True)])
+    expected = [
+        "last daily run failed: disk full (run 6, started 2026-03-10T10:00:00.000Z); see logs/csvreport.log "
+        "and docs/operations.md",
+        f"quarantine not empty: 2 file(s) of source sensors in {home / 'quarantine' / 'sensors'}; "
+        "see `csvreport recover list`",
+        "hourly workbook hourly_20260310_1000.xlsx is missing (window 10:00-11:00, due since "
+        "2026-03-10T10:00:00Z); check that cron runs `csvreport hourly`, or run it"]
+    assert health.problems(facts, settings, now=0) == expected
+    facts.problems = expected
+    assert status_render.to_check(facts) == "\n".join(expected)
+    assert json.loads(status_render.to_json(facts))["runs"][0]["last_completed"]["error"] == "disk full"
+
+    facts.database = DatabaseFacts(path="db", error="cannot read db: file is not a database")
+    assert health.problems(facts, settings, now=0) == ["database unreachable: cannot read db: file is not a database"]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import zipfile
-from datetime import datetime, timezone
 
 import openpyxl
 import pytest
@@ -46,42 +44,41 @@ def _table(rows: int) -> ReportTable:
     columns = (Column("site", "text"), Column("metric", "text"), Column("readings", "count"),
                Column("value_sum", "real"), Column("value_avg", "average"), Column("value_max", "real"))
     body = tuple((f"site-{i:04d}", "temperature\x07bell", i, i * 1.5, 0.75, float(i)) for i in range(rows))
-    total = ("Total", None, sum(r[2] for r in body), sum(r[3] for r in body), 0.75, float(rows - 1))
-    return ReportTable(report, columns, body, total, rows)
+    overall = (sum(r[2] for r in body), sum(r[3] for r in body), 0.75, float(rows - 1))
+    return ReportTable(report, columns, body, ("Total", None) + overall, rows, overall)
 
 
 def _content(rows: int) -> workbook.Content:
     window = Window(1781510400, 1781514000, "Europe/Berlin")  # 2026-06-15 08:00Z
-    return workbook.Content("hourly", window, datetime(2026, 6, 15, 9, 1, tzinfo=timezone.utc),
-                            [SourceSummary("sensors", rows, 1)], [_table(rows)])
+    return workbook.Content("hourly", window, [SourceSummary("sensors", rows, 1, "2026-06-15T09:01:00.000Z")],
+                            [_table(rows)])
 
 
 def test_layout_formats_header_filter_widths_and_totals(tmp_path):
     saved = workbook.save(tmp_path / "hourly_20260615_1000.xlsx", _content(3))
     book = openpyxl.load_workbook(saved.path)
-    assert book.sheetnames == ["big", "About"]
+    assert book.sheetnames == ["Summary", "big", "About"]
     ws = book["big"]
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref == "A1:F4"  # header and groups; the totals row stays out of sorting
     assert [c.value for c in ws[1]] == ["site", "metric", "readings", "value_sum", "value_avg", "value_max"]
     assert all(c.font.b for c in ws[1])
-    assert [c.number_format for c in ws[2]][2:] == ["#,##0", "#,##0.00##", "#,##0.00##", "#,##0.00##"]
+    assert [c.number_format for c in ws[2]][2:] == ["#,##0", "#,##0.00", "#,##0.00", "#,##0.00"]
     assert ws["B2"].value == "temperature\ufffdbell"  # a control character cannot go into a workbook
     assert [c.value for c in ws[5]] == ["Total", None, 3, 4.5, 0.75, 2.0]
     assert ws.column_dimensions["A"].width >= len("site-0000") and ws.column_dimensions["B"].width <= 60
     about = {r[0]: r[1] for r in book["About"].iter_rows(min_row=2, max_col=2, values_only=True) if r[0]}
     assert about["window start"] == "2026-06-15 10:00 +02:00"
-    assert about["written at"] == "2026-06-15 11:01 +02:00 (2026-06-15T09:01:00Z)"
+    assert about["data as of"] == "Monday 15 June 2026, 11:01 (+02:00) (2026-06-15T09:01:00.000Z)"
+    assert "written at" not in about  # no wall-clock time inside: the same rows give the same bytes
     assert about["data"] == "3 rows from 1 file"
     assert saved.size == os.path.getsize(saved.path) and len(saved.sha256) == 64
 
 
-def test_2400_rows_are_written_in_under_a_second(tmp_path):
+def test_2400_rows_are_all_written(tmp_path):
+    # How fast: benchmarks/run.py ("workbook of 2,400 rows written", under a second).
     content = _content(2400)
-    started = time.perf_counter()
     workbook.save(tmp_path / "big.xlsx", content)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
     assert sum(1 for _ in openpyxl.load_workbook(tmp_path / "big.xlsx", read_only=True)["big"].iter_rows()) == 2402
 
 
@@ -95,8 +92,8 @@ def test_failed_write_leaves_neither_temp_nor_final_file(tmp_path, monkeypatch):
     monkeypatch.setattr(workbook, "build", broken)
     with pytest.raises(CsvReportError) as error:
         workbook.save(final, _content(1))
-    assert str(error.value) == (f"cannot write the workbook {final}: No space left on device; free disk space or "
-                                f"fix the permissions of {folder} (paths.reports), then run the command again")
+    assert str(error.value) == (f"the disk is full: cannot write the workbook {final}; free space on the file "
+                                f"system of {folder}, then run the command again")
     assert list(folder.iterdir()) == []
 
 
@@ -152,10 +149,10 @@ def test_help_of_the_report_commands_has_an_example(cli):
 def test_a_24_character_report_name_still_fits_its_by_hour_sheet(tmp_path):
     table = _table(2)
     long = ReportTable(Report("x" * 24, "sensors", table.report.group_by, table.report.measures), table.columns,
-                       table.rows, table.total, table.row_count)
+                       table.rows, table.total, table.row_count, table.overall)
     content = _content(2)
-    hours = [(content.window, (2, 3.0, 1.5, 2.0))]
-    content = workbook.Content("daily", content.window, content.written_at, content.sources, [long],
-                               [workbook.HourSeries(long, hours)])
+    hours = [(content.window, long)]
+    content = workbook.Content("daily", content.window, content.sources, [long], [workbook.HourSeries(long, hours)])
     workbook.save(tmp_path / "daily.xlsx", content)
-    assert openpyxl.load_workbook(tmp_path / "daily.xlsx").sheetnames == ["x" * 24, "x" * 23 + " by hour", "About"]
+    assert openpyxl.load_workbook(tmp_path / "daily.xlsx").sheetnames == ["Summary", "x" * 24, "x" * 23 + " by hour",
+                                                                         "About"]
