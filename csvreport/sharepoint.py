@@ -36,7 +36,6 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -83,7 +82,7 @@ class Item:
                    size=int(data.get("size") or 0), quick_xor_hash=hashes.get("quickXorHash"),
                    download_url=data.get("@microsoft.graph.downloadUrl"),
                    parent_id=(data.get("parentReference") or {}).get("id"),
-                   modified=_unix_time(data.get("lastModifiedDateTime")))
+                   modified=db.utc_epoch(data.get("lastModifiedDateTime")))
 
 
 @dataclass
@@ -523,15 +522,6 @@ def retry_after(response: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
-
-
-def _unix_time(iso: Any) -> float | None:
-    if not isinstance(iso, str):
-        return None
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _graph_error(response: Any) -> str:
