@@ -1,9 +1,10 @@
 """Model-based test: random sequences of exporter and operator actions against a model.
 
 A hypothesis state machine drives csvreport through its command line: an exporter writes
-new files, rewrites or appends to them, sends keyed corrections that move an order to
-another hour, drops the same content under a new name, delivers a file csvreport cannot
-load; an operator ingests (sometimes with a SIGKILL at a random instant of a separate
+new files into its own drop folder outside the home (the source's pattern is absolute),
+rewrites or appends to them, sends keyed corrections that move an order to another hour,
+drops the same content under a new name, delivers a file csvreport cannot load and later
+removes it; an operator ingests (sometimes with a SIGKILL at a random instant of a separate
 `python -m csvreport ingest`, then a normal ingest that finishes the job), purges a load,
 replays a fixed quarantined file, writes workbooks on request and runs plain `hourly` and
 `daily`. The model says what the table must hold. After every step:
@@ -12,7 +13,9 @@ replays a fixed quarantined file, writes workbooks on request and runs plain `ho
   in its file's rejects file, or in quarantine, exactly once;
 - after a plain `hourly`/`daily`, every workbook of that kind on disk equals the aggregate
   this test computes from the database (sheets read back by the report's name);
-- nothing outside the home changed.
+- nothing outside the home changed: the exporter's drop folder holds exactly what the exporter
+  wrote there, byte for byte (a bad file is copied into quarantine and its original stays,
+  never moved), and a folder beside it is untouched.
 
 All event times lie on 2026-06-15, long before now, so every window is complete and far
 older than the catch-up range. CI runs a fixed, derandomized set of examples (well under
@@ -24,6 +27,7 @@ hypothesis shrink a failing sequence (minutes) before it reports it.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -48,6 +52,8 @@ from csvreport.cli import app
 from reportcheck import ORDERS_CONFIG, group_rows
 
 CONFIG = ORDERS_CONFIG.format(max_bad_rows=1, key='key = ["order_id"]', slots='["12:00", "24:00"]')
+RELATIVE_PATTERN = 'pattern = "inbox/orders/*.csv"'
+assert RELATIVE_PATTERN in CONFIG
 ZONE = ZoneInfo("Europe/Berlin")
 DAY = "2026-06-15"
 HOURS = range(9, 15)
@@ -83,7 +89,7 @@ class Model:
     pending: set[str] = field(default_factory=set)  # written since the last ingest
     table: dict[int, tuple[int, str, float, str]] = field(default_factory=dict)  # id -> ts, site, amount, owner
     rejected: dict[str, set[int]] = field(default_factory=dict)  # file -> order ids of its rejected rows
-    quarantined: dict[str, Export] = field(default_factory=dict)
+    quarantined: dict[str, Export] = field(default_factory=dict)  # a copy in quarantine; the original stays
 
     def load(self, name: str, export: Export) -> None:
         """What loading a version of `name` does: its earlier version's rows go, its rows replace by key."""
@@ -101,7 +107,7 @@ class Model:
         for name in sorted(self.pending, key=lambda n: self.files[n].written):
             export = self.files[name]
             if not export.header_ok:
-                self.quarantined[name] = self.files.pop(name)
+                self.quarantined[name] = export  # copied: outside the home, the original is not csvreport's
             elif export.copy_of is None:  # a copy is known content: skipped
                 self.load(name, export)
         self.pending.clear()
@@ -114,15 +120,20 @@ class Pipeline(RuleBasedStateMachine):
         super().__init__()
         self.root = Path(tempfile.mkdtemp(dir=self.base))
         self.home = self.root / "home"
-        self.inbox = self.home / "inbox" / "orders"
+        # The exporter's drop folder is a sibling of the home: csvreport may read it, never change it.
+        self.inbox = self.root / "exporter" / "orders"
         self.inbox.mkdir(parents=True)
-        (self.home / "config").mkdir()
-        (self.home / "config" / "settings.toml").write_text(CONFIG, encoding="utf-8")
+        (self.home / "config").mkdir(parents=True)
+        pattern = f"pattern = {json.dumps(str(self.inbox / '*.csv'))}"  # a TOML basic string
+        (self.home / "config" / "settings.toml").write_text(CONFIG.replace(RELATIVE_PATTERN, pattern),
+                                                           encoding="utf-8")
+        (self.inbox / "README.txt").write_text("not matched by the pattern\n")
         self.outside = self.root / "outside"
         (self.outside / "drop").mkdir(parents=True)
         (self.outside / "drop" / "orders.csv").write_text("ts,order_id,site,amount\n2026-06-15 10:00:00,1,a,1\n")
         (self.outside / "notes.txt").write_text("not csvreport's\n")
         self.outside_before = self.snapshot(self.outside)
+        self.exported = self.snapshot(self.inbox)  # what the exporter's own actions left in its folder
         self.model = Model()
         self.next_id = 1
         self.next_file = 1
@@ -152,6 +163,7 @@ class Pipeline(RuleBasedStateMachine):
                 handle.write(append)
         then = FIRST_MTIME + self.writes
         os.utime(path, (then, then))
+        self.exported[name] = (path.read_bytes(), path.stat().st_mtime_ns)
         self.model.files[name] = export
         self.model.pending.add(name)
 
@@ -237,6 +249,17 @@ class Pipeline(RuleBasedStateMachine):
     def bad_file(self, hours: list[int]) -> None:
         self.write(self.file_name(), Export(self.new_rows(hours, "a", False), header_ok=False))
 
+    @rule(data=st.data())
+    def remove_bad_original(self, data: st.DataObject) -> None:
+        """The exporter clears away a bad file csvreport copied into quarantine (docs: remove it yourself)."""
+        names = sorted(n for n, e in self.model.files.items() if not e.header_ok and n not in self.model.pending)
+        if not names:
+            return
+        name = data.draw(st.sampled_from(names))
+        (self.inbox / name).unlink()
+        del self.exported[name]
+        del self.model.files[name]
+
     # -- operator ----------------------------------------------------------------------------------
 
     @rule()
@@ -252,12 +275,7 @@ class Pipeline(RuleBasedStateMachine):
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        self.cli("ingest")
-        # Killed between recording a quarantined file and removing it, the original stays in the drop
-        # folder and is skipped as known content (docs/ingest.md): the operator removes it.
-        for name, export in list(self.model.files.items()):
-            if not export.header_ok and (self.home / "quarantine" / "orders" / name).exists():
-                (self.inbox / name).unlink(missing_ok=True)
+        self.cli("ingest")  # killed anywhere, the bad original outside the home stays: it was never csvreport's
         self.model.ingest()
 
     @rule(data=st.data())
@@ -266,6 +284,7 @@ class Pipeline(RuleBasedStateMachine):
         if name is None:
             return
         (self.inbox / name).unlink()
+        del self.exported[name]
         with sqlite3.connect(self.home / "data" / "csvreport.sqlite3") as conn:
             (ingestion,) = conn.execute("SELECT id FROM ingestion_log WHERE path LIKE ? AND status = 'loaded'",
                                         (f"%/{name}",)).fetchone()
@@ -284,8 +303,7 @@ class Pipeline(RuleBasedStateMachine):
         fixed = Export(export.rows)
         (self.home / "quarantine" / "orders" / name).write_text(fixed.text(), encoding="utf-8")
         self.cli("recover", "replay", str(self.home / "quarantine" / "orders" / name))
-        self.model.load(name, fixed)
-        self.model.files.pop(name, None)
+        self.model.load(name, fixed)  # its bad original, if the exporter left it, stays and is not read again
 
     @rule(hour=st.sampled_from(HOURS))
     def hourly_on_request(self, hour: int) -> None:
@@ -356,12 +374,20 @@ class Pipeline(RuleBasedStateMachine):
     @invariant()
     def nothing_outside_the_home_changed(self) -> None:
         assert self.snapshot(self.outside) == self.outside_before
+        found = self.snapshot(self.inbox)
+        assert sorted(found) == sorted(self.exported), "the exporter's drop folder gained or lost files"
+        for name, (content, mtime_ns) in self.exported.items():
+            assert found[name][0] == content, f"{name} in the exporter's drop folder was changed"
+            assert found[name][1] == mtime_ns, f"{name} in the exporter's drop folder was touched"
 
     def teardown(self) -> None:
         if (self.home / "data" / "csvreport.sqlite3").exists():
+            # A last ingest loads (or quarantines) what the sequence left pending: the invariants hold after it too.
             self.ingest()
             self.hourly()
             self.daily()
+            self.every_row_exactly_once()
+            self.nothing_outside_the_home_changed()
 
 
 def test_random_sequences_keep_every_row_and_every_workbook_true(tmp_path):
