@@ -355,7 +355,11 @@ class Pipeline(RuleBasedStateMachine):
             assert table == self.model.table
             rejects = {Path(p).name: r for p, r in conn.execute(
                 "SELECT path, rejects_path FROM ingestion_log WHERE status = 'loaded'")}
+            # A bad original left outside the home is remembered by content: quarantined once, never again.
+            recorded = sorted(Path(p).name for (p,) in conn.execute(
+                "SELECT path FROM ingestion_log WHERE status = 'quarantined'"))
         conn.close()
+        assert recorded == sorted(self.model.quarantined), recorded
         for name, bad in self.model.rejected.items():
             path = rejects.get(name)
             if not bad:
