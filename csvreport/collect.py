@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from csvreport.config import Settings, Source, pattern_folder
+from csvreport.config import Settings, Source
 from csvreport.db import current_user
+from csvreport.patterns import pattern_folder
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
 
