@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence, TypeVar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,20 +208,23 @@ class Settings:
         return self.home / stored
 
     def source(self, name: str) -> Source:
-        for s in self.sources:
-            if s.name == name:
-                return s
-        known = ", ".join(s.name for s in self.sources) or "none"
-        raise ConfigError(f"no source named {name!r} in {self.config_path}"
-                          f"{did_you_mean(name, [s.name for s in self.sources])} (known: {known})")
+        return _named(self.sources, name, f"no source named {name!r} in {self.config_path}")
 
     def remote(self, name: str) -> Remote:
-        for r in self.remotes:
-            if r.name == name:
-                return r
-        known = ", ".join(r.name for r in self.remotes) or "none"
-        raise ConfigError(f"--remote {name}: no [[sharepoint]] table named {name!r} in {self.config_path} "
-                          f"(known: {known})")
+        return _named(self.remotes, name,
+                      f"--remote {name}: no [[sharepoint]] table named {name!r} in {self.config_path}")
+
+
+_Named = TypeVar("_Named", Source, Remote)
+
+
+def _named(items: Sequence[_Named], name: str, missing: str) -> _Named:
+    """The item called `name`, or a ConfigError: `missing`, a close match if any, and the known names."""
+    for item in items:
+        if item.name == name:
+            return item
+    names = [item.name for item in items]
+    raise ConfigError(f"{missing}{did_you_mean(name, names)} (known: {', '.join(names) or 'none'})")
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
