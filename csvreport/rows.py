@@ -199,13 +199,14 @@ class Checks:
 
     @property
     def width(self) -> int:
-        """Values per stored row: the ingestion id, the event time and the allowlisted columns."""
-        return len(self.source.columns) + 2
+        """Values per row of a batch: the event time and the allowlisted columns. The ingestion id is
+        the same for every row of a load: the INSERT statement holds it, no row carries it."""
+        return len(self.source.columns) + 1
 
 
 def check_row(checks: Checks, result: LoadResult) -> Callable[[list[str], int, int], Optional[tuple]]:
     """The reference check of one row: its values, or None for a blank line or a bad row (recorded)."""
-    source, plan, parser, ingestion_id = checks.source, checks.plan, checks.parser, checks.ingestion_id
+    source, plan, parser = checks.source, checks.plan, checks.parser
     fallback_ts, max_bad_rows, width_out = checks.fallback_ts, checks.max_bad_rows, checks.width
     width = len(checks.header)
     nulls = source.null_values
@@ -236,7 +237,7 @@ def check_row(checks: Checks, result: LoadResult) -> Callable[[list[str], int, i
         except ValueError as exc:
             bad(line, str(exc), fields, pending)
             return None
-        values: list[object] = [ingestion_id, ts]
+        values: list[object] = [ts]
         for name, index, convert in columns:
             text = fields[index]
             if text.strip() in nulls:

@@ -87,7 +87,7 @@ def reference_load(conn: sqlite3.Connection, source, path: Path, parser, fallbac
         check = rowcheck.check_row(checks, result)
         names = ", ".join(["_ingestion_id", "_ts", *(db.quote(c) for c in source.columns)])
         verb = "INSERT OR REPLACE" if source.key else "INSERT"
-        statement = f"{verb} INTO data ({names}) VALUES ({', '.join('?' * width)})"
+        statement = f"{verb} INTO data ({names}) VALUES (99, {', '.join('?' * width)})"
         last = reader.line_num
         for fields in reader:
             row = check(fields, last + 1, 0)

@@ -154,15 +154,34 @@ def test_too_many_bad_rows_on_both_sides_quarantine_as_one_process_does(tmp_path
     assert shared == [False]
 
 
-def test_bytes_that_do_not_decode_after_the_split_quarantine_as_one_process_does(tmp_path, home, shared):
+@pytest.mark.parametrize("at", [3500, 3950])  # in the helper's first rows; in its tail, after those were copied
+def test_bytes_that_do_not_decode_after_the_split_quarantine_as_one_process_does(tmp_path, home, shared, at):
     lines = [f"2026-03-28 10:{i // 60 % 60:02d}:{i % 60:02d},n{i},{i}" for i in range(4000)]
-    lines[3500] = lines[3500].replace(",n3500,", ",K\xf6ln,")
+    lines[at] = lines[at].replace(f",n{at},", ",K\xf6ln,")
     path = tmp_path / "latin.csv"
     path.write_bytes(("ts,note,value\n" + "\n".join(lines) + "\n").encode("latin-1"))
     one, _ = load_twice(tmp_path, home, 'timestamp = "ts"\ncolumns = ["ts", "note", "value"]\n'
                         'types = { value = "integer" }\n', path)
-    assert isinstance(one, FileRejected) and one.first_bad_line == 3502
+    assert isinstance(one, FileRejected) and one.first_bad_line == at + 2
     assert shared == [False]
+
+
+def test_a_helper_failing_in_its_tail_undoes_the_copy_and_the_parent_reads_on(tmp_path, home, shared, monkeypatch):
+    # The helper's first rows are copied, then its tail fails (here: its scratch file); the copy is
+    # rolled back to its savepoint and the parent reads on, so nothing is stored twice.
+    real = helper._scratch_table
+
+    def no_tail(database, table, source):
+        if database.name.endswith("-tail"):
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(database, table, source)
+
+    monkeypatch.setattr(helper, "_scratch_table", no_tail)  # before the fork: the helper inherits it
+    path = tricky_csv(tmp_path / "tricky.csv", HEADER, rows=3000)
+    result, stored = load_twice(tmp_path, home, TYPED, path)
+    assert shared == [False]
+    assert result.rows_loaded == len(stored) > 1500
+    assert len({row[0] for row in stored}) == len(stored) and stored[-1][0] - stored[0][0] + 1 == len(stored)
 
 
 def test_the_split_count_of_lines_matches_the_csv_reader(tmp_path):
