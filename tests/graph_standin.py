@@ -103,7 +103,7 @@ class Standin:
         server.standin = self  # type: ignore[attr-defined]
         self.server = server
         self.base = f"https://127.0.0.1:{server.server_address[1]}"
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ def test_two_commands_the_first_makes_its_own_virtual_environment():
     assert steps[0] == "python3 -m venv .venv"
     assert steps[1].startswith(".venv/bin/pip install ") and "'.[dev]'" in steps[1]
     assert all(step.startswith(".venv/bin/") for step in steps[1:])  # nothing installs outside the venv
-    assert tests == ".venv/bin/python -m pytest -q"
+    assert tests == ".venv/bin/python -m pytest -q -n auto"
     assert "$tests" in (REPO / ".ci" / "run").read_text(encoding="utf-8")  # CI runs the README's, not a copy
 
 
