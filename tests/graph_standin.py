@@ -196,6 +196,9 @@ def on(method: str, fragment: str) -> Callable[[str, str], bool]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in several small writes: without TCP_NODELAY each response
+    # waits out the client's delayed ACK (tens of milliseconds a request).
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:  # quiet: the test output is the log
         pass

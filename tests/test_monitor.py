@@ -39,7 +39,8 @@ class _Recorder(BaseHTTPRequestHandler):
 def monitor_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.hits = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll, so that shutdown() does not wait out the default half second.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
