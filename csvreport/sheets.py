@@ -265,6 +265,12 @@ class _Writer:
             return self.dress(cell, self.limit_font, self.limit_fill, self.limit_border, alignment, fmt)
         return self.dress(cell, font, None, border, alignment, fmt)
 
+    def measure(self, ws: Worksheet, value: Any, m: _Measure, font: Optional[Font] = None,
+                border: Optional[Border] = None) -> Optional[Cell]:
+        """A measure's value, right-aligned under its header: a text one too (the latest of a text
+        column), so that it never runs into the number beside it."""
+        return self.value(ws, value, m.format, m.limit, font=font, border=border, alignment=self.right)
+
     def header(self, ws: Worksheet, names: Sequence[str], numeric_from: int = 10**6) -> list[Cell]:
         cells = []
         for i, name in enumerate(names):
@@ -385,9 +391,8 @@ class _Writer:
                               outside[i] if m.limit else None))
             for group, value, then, out in lines:
                 cells: list[Optional[Cell]] = [self.text(ws, m.measure.label, self.bold), self.text(ws, group)]
-                # a text value (the max of a text column) lines up with the numbers around it
-                cells.append(self.value(ws, value, m.format, m.limit, alignment=self.right))
-                cells.append(self.value(ws, then, m.format, m.limit, alignment=self.right))
+                cells.append(self.measure(ws, value, m))
+                cells.append(self.measure(ws, then, m))
                 change = value - then if _numbers(value, then) else None
                 cells.append(self.value(ws, change, change_format(m.decimals)))
                 ratio = change / abs(then) if change is not None and then else None
@@ -426,10 +431,10 @@ class _Writer:
         group_formats = [_group_format(c.kind) for c in table.columns[:width]]
         for record in table.rows:
             ws.append([self.value(ws, v, f) for v, f in zip(record[:width], group_formats)]
-                      + [self.value(ws, v, m.format, m.limit) for v, m in zip(record[width:], measures)])
+                      + [self.measure(ws, v, m) for v, m in zip(record[width:], measures)])
         if table.total:
             cells = [self.dress(self.text(ws, "Total"), self.bold, border=self.total_border)] + [None] * (width - 1)
-            cells += [self.value(ws, v, m.format, m.limit, font=self.bold, border=self.total_border)
+            cells += [self.measure(ws, v, m, font=self.bold, border=self.total_border)
                       for v, m in zip(table.total[width:], measures)]
             ws.append(cells)
 
@@ -458,12 +463,12 @@ class _Writer:
             offset = self.text(ws, offset_text(window.local_start), alignment=self.center)
             # An hour without data is a gap, not a zero: its cells stay empty.
             cells = [self.value(ws, window.local_start.replace(tzinfo=None), HOUR_FORMAT)]
-            cells += [self.value(ws, hour.overall[i], m.format, m.limit) if hour.row_count else None
+            cells += [self.measure(ws, hour.overall[i], m) if hour.row_count else None
                       for i, m in measures]
             cells.append(offset)
             if chart_measure is not None and lines and chart_index is not None:
                 by_group = {r[:table.group_width]: r[table.group_width + chart_index] for r in hour.rows}
-                cells += [self.value(ws, by_group.get(g), chart_measure.format, chart_measure.limit) for g in lines]
+                cells += [self.measure(ws, by_group.get(g), chart_measure) for g in lines]
             ws.append(cells)
 
     def chart(self, series: HourSeries) -> Optional[LineChart]:

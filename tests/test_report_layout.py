@@ -152,6 +152,30 @@ def test_report_sheets_keep_their_header_and_highlight_values_outside_limits(set
     assert metric == [["site", "metric", "readings", "value_sum"], ["a", "t", 2, 47.0], ["b", "h", 2, 1.5]]
 
 
+def test_a_text_measure_lines_up_right_under_its_header_like_the_numbers(home, cli):
+    """The latest of a text column is a measure too: left-aligned, it would run into the number beside it."""
+    write_config(home, CONFIG + """
+[[reports]]
+name = "latest"
+source = "sensors"
+group_by = ["site"]
+[reports.measures]
+readings = "count"
+"Latest reading" = "max:ts"
+""")
+    write_csv(home / "inbox" / "sensors" / "rows.csv", ROWS)
+    assert cli("ingest").exit_code == 0
+    assert cli("daily", "--date", "2026-06-15").exit_code == 0
+    book = openpyxl.load_workbook(home / "reports" / "daily_20260615_2400.xlsx")
+    rows = list(book["latest"].iter_rows())
+    assert [c.value for c in rows[1]] == ["a", 2, "2026-06-15 10:15:00"]
+    assert [c.value for c in rows[3]] == ["Total", 4, "2026-06-15 10:50:00"]
+    assert {c.alignment.horizontal for row in rows for c in row[1:]} == {"right"}
+    by_hour = [row for row in book["latest by hour"].iter_rows(min_row=2) if row[2].value is not None]
+    assert [row[2].value for row in by_hour] == ["2026-06-15 10:50:00"]
+    assert {row[c].alignment.horizontal for row in by_hour for c in (1, 2)} == {"right"}
+
+
 def test_every_sheet_prints_landscape_one_page_wide_with_header_and_footer(setup, cli):
     write_hour(cli)
     book = openpyxl.load_workbook(setup / "reports" / HOUR)
