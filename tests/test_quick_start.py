@@ -33,7 +33,9 @@ def test_two_commands_the_first_makes_its_own_virtual_environment():
     assert steps[1].startswith(".venv/bin/pip install ") and "'.[dev]'" in steps[1]
     assert all(step.startswith(".venv/bin/") for step in steps[1:])  # nothing installs outside the venv
     assert tests == ".venv/bin/python -m pytest -q -n auto"
-    assert "$tests" in (REPO / ".ci" / "run").read_text(encoding="utf-8")  # CI runs the README's, not a copy
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert f'first="{first}"' in ci.splitlines()  # CI runs the README's commands, as written there
+    assert tests in ci.splitlines()
 
 
 def test_the_repository_is_a_home_and_the_example_writes_the_daily_workbook(tmp_path):
