@@ -195,7 +195,7 @@ class Settings:
     max_sync_age_hours: float = 6.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def stored_path(self, path: Path) -> str:
+    def stored_path(self, path: Path | str) -> str:
         """A file's path as the database keeps it: relative to the home when inside it, so that a
         home moved or copied elsewhere still finds its files; absolute when outside it."""
         try:

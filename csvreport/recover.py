@@ -110,7 +110,7 @@ def list_text(settings: Settings, files: list[QuarantinedFile]) -> str:
     lines = [f"{len(files)} quarantined file(s); fix the file (in place) or the configuration, then "
              "`csvreport recover replay PATH` (or --all):", ""]
     for f in files:
-        lines.append(f"{_shown(settings, f.quarantine_path)}")
+        lines.append(f"{settings.stored_path(f.quarantine_path)}")
         lines.append(f"    ingestion {f.id}, source {f.source}, since {f.since}")
         lines.append(f"    arrived as {f.original_path}")
         where = f" (first bad line {f.first_bad_line})" if f.first_bad_line else ""
@@ -118,13 +118,6 @@ def list_text(settings: Settings, files: list[QuarantinedFile]) -> str:
         if f.rows_read is not None:
             lines.append(f"    rows in the file: {f.rows_read}")
     return "\n".join(lines) + "\n"
-
-
-def _shown(settings: Settings, path: str) -> str:
-    try:
-        return str(Path(path).relative_to(settings.home))
-    except ValueError:
-        return path
 
 
 def select_for_replay(conn: sqlite3.Connection, settings: Settings, paths: list[Path],
@@ -207,13 +200,13 @@ def replay(settings: Settings, conn: sqlite3.Connection, run: Run, files: list[Q
             if outcome.rows_rejected:
                 run.warn(f"{outcome.rows_rejected} rows rejected")
             log.info("recover", f"replayed: {outcome.rows_loaded} rows loaded as ingestion {outcome.ingestion_id}"
-                     f"; removed {_shown(settings, str(path))} from quarantine", source=f.source,
+                     f"; removed {settings.stored_path(path)} from quarantine", source=f.source,
                      file=f.original_path, rows=outcome.rows_loaded)
             result.loaded.append((f, outcome.ingestion_id, outcome.rows_loaded))
         else:
             run.add(files_skipped=1)
             log.info("recover", f"this content was loaded before (ingestion {outcome.ingestion_id}): nothing "
-                     f"loaded; removed {_shown(settings, str(path))} from quarantine", source=f.source,
+                     f"loaded; removed {settings.stored_path(path)} from quarantine", source=f.source,
                      file=f.original_path, rows=0)
             result.already_loaded.append((f, outcome.ingestion_id))
     log.info("recover", f"replay done: {result.summary()}", rows=result.rows_loaded)
@@ -315,6 +308,9 @@ class Load:
     finished_at: str
 
 
+_LOAD_COLUMNS = "id, source, path, status, rows_loaded, min_ts, max_ts, finished_at"  # the fields of Load
+
+
 def loads(conn: sqlite3.Connection, settings: Settings, source: str | None = None,
           since: str | None = None) -> list[Load]:
     """The loads, oldest first: every one of `source` (default: all), loaded on or after the local day `since`."""
@@ -329,9 +325,8 @@ def loads(conn: sqlite3.Connection, settings: Settings, source: str | None = Non
     if since:
         where.append("started_at >= ?")
         args.append(_day_start_utc(settings, since))
-    sql = ("SELECT id, source, path, status, rows_loaded, min_ts, max_ts, finished_at FROM ingestion_log"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id")
-    return [Load(*row) for row in conn.execute(sql, args)]
+    sql = f"SELECT {_LOAD_COLUMNS} FROM ingestion_log" + (" WHERE " + " AND ".join(where) if where else "")
+    return [Load(*row) for row in conn.execute(sql + " ORDER BY id", args)]
 
 
 def _day_start_utc(settings: Settings, text: str) -> str:
@@ -357,7 +352,7 @@ def loads_text(settings: Settings, found: list[Load]) -> str:
         return "No loads.\n"
     rows = [("ID", "STATUS", "ROWS", "EVENTS (local time)", "LOADED (UTC)", "SOURCE", "FILE")]
     rows += [(str(f.id), f.status, str(f.rows_loaded), _span(settings, f), f.finished_at[:19].replace("T", " "),
-              f.source, _shown(settings, f.path)) for f in found]
+              f.source, settings.stored_path(f.path)) for f in found]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join([r[0].rjust(widths[0]), *(c.ljust(w) for c, w in zip(r[1:-1], widths[1:])), r[-1]])
              for r in rows]
@@ -371,14 +366,16 @@ def purge_preview(settings: Settings, conn: sqlite3.Connection, ingestion_id: in
 
     _, source, path, _, rows_loaded, _ = check_purge(conn, ingestion_id)
     rows = delete_ingestion_rows(conn, source, ingestion_id, count_only=True)
-    load = next(f for f in loads(conn, settings, source) if f.id == ingestion_id)
+    # Read by id: the load's source may have left the configuration since, and purge needs none.
+    load = Load(*conn.execute(f"SELECT {_LOAD_COLUMNS} FROM ingestion_log WHERE id = ?", (ingestion_id,)).fetchone())
     lines = [(f"dry run, nothing was changed: purging ingestion {ingestion_id} would delete {rows} rows of "
-              f"{source} loaded from {_shown(settings, path)} (events {_span(settings, load)}) and mark it purged.")]
+              f"{source} loaded from {settings.stored_path(path)} (events {_span(settings, load)}) "
+              "and mark it purged.")]
     if rows != rows_loaded:
         lines.append(f"{rows_loaded - rows} of its {rows_loaded} rows were replaced already by later rows with "
                      "the same key.")
     if Path(path).exists():
-        lines.append(f"{_shown(settings, path)} is still in the drop folder: the next ingest would load it again; "
+        lines.append(f"{settings.stored_path(path)} is still in the drop folder: the next ingest would load it again; "
                      "move it away first if its rows are unwanted.")
     return "\n".join(lines) + "\n"
 

@@ -348,6 +348,20 @@ def test_purge_dry_run_says_what_would_go_and_changes_nothing(home, cli):
     assert refused.output.startswith("Error: recover purge: ingestion 7 does not exist")
 
 
+def test_purge_dry_run_of_a_source_that_left_the_configuration_still_says_what_would_go(home, cli):
+    """purge needs no configuration of the load's source, so its dry run needs none either."""
+    _two_loads(home, cli)
+    write_config(home, BASE_CONFIG.format(max_bad_rows=0, extra_source="").replace('"sensors"', '"meters"')
+                 .replace("inbox/sensors/", "inbox/meters/"))
+
+    result = cli("recover", "purge", "2", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "dry run, nothing was changed: purging ingestion 2 would delete 7 rows of sensors loaded from "
+        "inbox/sensors/a_again.csv (events 2026-03-10 10:00:00 .. 2026-03-10 11:00:00) and mark it purged.\n")
+
+
 # -- recover reports -------------------------------------------------------------------------------
 
 
