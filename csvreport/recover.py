@@ -434,9 +434,7 @@ def rewrite_reports(settings: Settings, conn: sqlite3.Connection, run: Run) -> l
 
     found = damaged_workbooks(conn, settings)
     if found:
-        with db.transaction(conn):
-            for source in settings.sources:
-                db.ensure_source_table(conn, source)
+        reports.prepare(settings, conn)  # as hourly and daily do, so what publish records is absorbed
     done = []
     for book in found:
         window = Window(book.start, book.end, book.zone)

@@ -315,7 +315,7 @@ def daily(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optio
 def _write(settings: Settings, conn: sqlite3.Connection, run: Run, request: Optional[Job],
            due: Callable[[Settings, sqlite3.Connection, float], list[Job]], now: Optional[float],
            nothing_due: str) -> list[Written]:
-    _prepare(settings, conn)
+    prepare(settings, conn)
     jobs = [request] if request else _not_archived(settings, conn, due(settings, conn,
                                                                          time.time() if now is None else now))
     if not jobs:
@@ -346,7 +346,9 @@ def _mailed(settings: Settings, conn: sqlite3.Connection, run: Run, written: lis
     return written
 
 
-def _prepare(settings: Settings, conn: sqlite3.Connection) -> None:
+def prepare(settings: Settings, conn: sqlite3.Connection) -> None:
+    """Before writing any workbook: no leftover temporary files, every source table has its configured
+    columns, and the changes recorded since the last run are absorbed (see csvreport.freshness)."""
     from csvreport.workbook import remove_leftovers
 
     remove_leftovers(settings.paths.reports)
