@@ -371,6 +371,11 @@ def corrected(conn: sqlite3.Connection, settings: Settings, kind: str, window: W
         return False
     if freshness.corrected(conn, kind, window.start, window.end):
         return True  # any change since migration 0006, a keyed row moved out of the window included
+    # The loads and status changes from before migration 0006, checked the older way; a database
+    # made since has none, and no ingestion_log to scan for every workbook written.
+    last_mark, last_change = freshness.legacy_marks(conn)
+    if last_mark == 0 and not last_change:
+        return False
     names = {s.name for s in settings.sources}
     loads = conn.execute(
         "SELECT id, source, status, finished_at, changed_at FROM ingestion_log WHERE min_ts IS NOT NULL AND "
