@@ -75,11 +75,14 @@ def watch(conn: sqlite3.Connection, table: str) -> None:
     conn.execute("PRAGMA recursive_triggers = ON")
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_REPLACED} (source TEXT, quarter INTEGER, "
                  "ingestion_id INTEGER, PRIMARY KEY (source, quarter, ingestion_id)) WITHOUT ROWID")
-    trigger = db.quote(f"csvreport_replaced_{table}")
-    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS {trigger} AFTER DELETE ON main.{db.quote(table)} BEGIN "
+    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS {_trigger(table)} AFTER DELETE ON main.{db.quote(table)} BEGIN "
                  f"INSERT OR IGNORE INTO {_REPLACED} VALUES ({_literal(table)}, "
                  f"old._ts - ((old._ts % {QUARTER}) + {QUARTER}) % {QUARTER}, old._ingestion_id); END")
     conn.execute(f"DELETE FROM temp.{_REPLACED} WHERE source = ?", (table,))
+
+
+def _trigger(table: str) -> str:
+    return db.quote(f"csvreport_replaced_{table}")
 
 
 def _literal(text: str) -> str:
@@ -116,6 +119,9 @@ def loaded(conn: sqlite3.Connection, table: str, ingestion_id: int, first_row_id
             f"SELECT DISTINCT quarter FROM temp.{_REPLACED} WHERE source = ? AND ingestion_id != ?",
             (table, ingestion_id))]
         conn.execute(f"DELETE FROM temp.{_REPLACED} WHERE source = ?", (table,))
+        # Watched for this load only: a later purge or superseded version deletes rows with no one noting them.
+        conn.execute(f"DROP TRIGGER IF EXISTS temp.{_trigger(table)}")
+        conn.execute("PRAGMA recursive_triggers = OFF")
     if replaced:
         _record(conn, table, sorted(replaced), f"ingestion {ingestion_id} replaced rows of earlier loads by key")
         quarters.difference_update(replaced)
