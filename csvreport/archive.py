@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from csvreport import db, freshness, log
 from csvreport.config import Settings
 from csvreport.errors import ConfigError, CsvReportError
-from csvreport.files import fsync_dir, replace_durably, sha256_of
+from csvreport.files import fsync_dir, replace_durably, sha256_and_size, sha256_of
 from csvreport.runs import Run
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})\Z")
@@ -229,7 +229,8 @@ def _finish(settings: Settings, conn: sqlite3.Connection, part: Part) -> Part:
     columns = _columns(conn, part.source)
     try:
         on_disk = _read_back(final, columns)
-        sha256, size = sha256_of(final), final.stat().st_size
+        with open(final, "rb") as handle:
+            sha256, size = sha256_and_size(handle)
     except Exception as exc:  # noqa: BLE001 - a missing or unreadable file: undo, the rows are all here
         _undo_on_failure(settings, conn, part)
         raise CsvReportError(f"the archive file {final} cannot be read back ({type(exc).__name__}: {exc}); it was "
@@ -271,7 +272,7 @@ def restore_part(settings: Settings, conn: sqlite3.Connection, run: Run, part: P
     final = settings.paths.archive / part.path
     hidden = _hidden_name(final)
     _set_state(conn, part.id, "restoring")
-    _hide(final, hidden)
+    replace_durably(final, hidden)  # hidden beside it: restorable until the rows are committed
     source = settings.source(part.source)
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -326,11 +327,6 @@ def _insert_rows(conn: sqlite3.Connection, part: Part, path: Path, keyed: bool) 
     return inserted, skipped
 
 
-def _hide(final: Path, hidden: Path) -> None:
-    os.replace(final, hidden)
-    fsync_dir(final.parent)
-
-
 def _remove_files(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
@@ -345,8 +341,7 @@ def _remove_files(*paths: Path) -> None:
 
 def _unhide(conn: sqlite3.Connection, part: Part, final: Path, hidden: Path) -> None:
     if hidden.exists():
-        os.replace(hidden, final)
-        fsync_dir(final.parent)
+        replace_durably(hidden, final)
     _set_state(conn, part.id, "archived")
 
 

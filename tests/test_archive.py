@@ -357,8 +357,9 @@ def test_an_archive_killed_between_steps_loses_and_doubles_nothing(loaded, cli, 
 
 
 @pytest.mark.parametrize("point, when", [
-    ("_hide", "before"),          # state restoring, the file still in place
-    ("_hide", "after"),           # the file hidden, rows not loaded
+    # A restore's first durable rename hides the part's file beside it.
+    ("replace_durably", "before"),  # state restoring, the file still in place
+    ("replace_durably", "after"),   # the file hidden, rows not loaded
     ("_insert_rows", "after"),    # rows inserted inside the transaction, not committed
     ("_remove_files", "before"),  # rows committed back, the file not yet removed
 ])
