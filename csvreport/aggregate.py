@@ -299,10 +299,12 @@ def source_summary(conn: sqlite3.Connection, source: Source, window: Window) -> 
     """Rows of the source inside the window, how many loads (files) they came from, the newest load's time."""
     if not db.has_table(conn, source.name):
         return SourceSummary(source.name, 0, 0)
+    # One pass over the window's rows: the rows per load, then the loads' newest finishing time.
     rows, files, newest = conn.execute(
-        f"SELECT count(*), count(DISTINCT _ingestion_id), (SELECT max(finished_at) FROM ingestion_log WHERE id IN "
-        f"(SELECT DISTINCT _ingestion_id FROM {quote(source.name)} WHERE _ts >= ?1 AND _ts < ?2)) "
-        f"FROM {quote(source.name)} WHERE _ts >= ?1 AND _ts < ?2",
+        f"WITH per_load AS (SELECT _ingestion_id AS id, count(*) AS n FROM {quote(source.name)} "
+        "WHERE _ts >= ? AND _ts < ? GROUP BY _ingestion_id) "
+        "SELECT coalesce(sum(n), 0), count(*), (SELECT max(finished_at) FROM ingestion_log "
+        "WHERE id IN (SELECT id FROM per_load)) FROM per_load",
         (window.start, window.end)).fetchone()
     return SourceSummary(source.name, rows, files, newest)
 

@@ -290,6 +290,7 @@ def _os_fault(exc: OSError, near: Optional[Path]) -> Optional[CsvReportError]:
                               "[paths] elsewhere")
     return None
 
+
 def insert(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> int:
     """Run one INSERT and return the id of the row it added."""
     row_id = conn.execute(sql, parameters).lastrowid
