@@ -44,7 +44,7 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             if header is None:
                 raise FileRejected("the file has no header line (it holds only blank lines)")
             result.header = header
-            checks = Checks(source, header, plan_columns(source, header, path), ingestion_id, parser, fallback_ts,
+            checks = Checks(source, header, plan_columns(source, header), ingestion_id, parser, fallback_ts,
                             max_bad_rows, batch_rows(conn, len(source.columns) + 1))
             rows = Rows(reader, checks, result, on_progress)
             before = sequence(conn, source.name)

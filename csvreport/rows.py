@@ -161,7 +161,7 @@ class Plan:
     ts_indexes: list[int]
 
 
-def plan_columns(source: Source, header: list[str], path: Path) -> Plan:
+def plan_columns(source: Source, header: list[str]) -> Plan:
     positions: dict[str, list[int]] = {}
     for i, name in enumerate(header):
         positions.setdefault(name.strip().casefold(), []).append(i)

@@ -81,7 +81,7 @@ def reference_load(conn: sqlite3.Connection, source, path: Path, parser, fallbac
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter=",")
         header = rowcheck.header_of(reader)
-        plan = rowcheck.plan_columns(source, header, path)
+        plan = rowcheck.plan_columns(source, header)
         checks = rowcheck.Checks(source, header, plan, 99, parser, fallback_ts, 10**6, 1)
         width = checks.width
         check = rowcheck.check_row(checks, result)
