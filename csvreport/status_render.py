@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from csvreport import db
 from csvreport.status import DatabaseFacts, Facts
+
+if TYPE_CHECKING:  # rich is imported only for the terminal table
+    from rich.table import Table
 
 ALL_WELL = "OK: nothing needs an operator"
 
@@ -113,34 +116,42 @@ def _problems_title(facts: Facts) -> str:
     return "problems: none" if not count else f"problems: {count}"
 
 
+def _add_row(table: Table, *cells: str, style: str | None = None) -> None:
+    """Cells are data, never markup: an error naming `[email]` keeps its brackets."""
+    from rich.text import Text
+
+    table.add_row(*(Text(cell) for cell in cells), style=style)
+
+
 def print_table(facts: Facts) -> None:
     """The same facts as `to_text`, as rich tables for a terminal."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]csvreport status[/] of {facts.home} at {facts.generated_at}")
-    console.print(f"database: {_database_line(facts.database)}",
+    console.print(f"[bold]csvreport status[/] of {escape(facts.home)} at {facts.generated_at}")
+    console.print(f"database: {_database_line(facts.database)}", markup=False, highlight=False,
                   style=None if facts.database.reachable else "bold red")
     sources = Table("source", "pending", "loaded", "quarantined", "rows", "last file", title="sources")
     for s, row in zip(facts.sources, _source_rows(facts)):
-        sources.add_row(row[0], row[1].removeprefix("pending "), str(s.files_loaded),
+        _add_row(sources, row[0], row[1].removeprefix("pending "), str(s.files_loaded),
                         str(s.files_quarantined), row[4].removeprefix("rows "), row[5].removeprefix("last file "),
                         style="yellow" if s.files_quarantined else None)
     console.print(sources)
     runs = Table("command", "status", "started", "took", "counts", "error", title="last runs")
     for row in _run_rows(facts):
-        runs.add_row(*row, style="red" if row[1].startswith(("failed", "interrupted")) else None)
+        _add_row(runs, *row, style="red" if row[1].startswith(("failed", "interrupted")) else None)
     console.print(runs)
     books = Table("kind", "newest", "window", "written", title="workbooks")
     for row in _workbook_rows(facts):
-        books.add_row(*row[:3], row[3].removeprefix("written "))  # the column's title says it already
+        _add_row(books, *row[:3], row[3].removeprefix("written "))  # the column's title says it already
     console.print(books)
     if facts.remotes:
         remotes = Table("remote", "last sync", "last success", "last run", "not yet marked", "error",
                         title="sharepoint remotes")
         for remote, row in zip(facts.remotes, _remote_rows(facts)):
-            remotes.add_row(row[0], remote.last_attempt_at or "never", remote.last_success_at or "never",
+            _add_row(remotes, row[0], remote.last_attempt_at or "never", remote.last_success_at or "never",
                             row[3], str(remote.files_unmarked), row[5],
                             style=None if remote.last_status == "ok" else "yellow")
         console.print(remotes)

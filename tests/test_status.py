@@ -604,3 +604,21 @@ def test_problems_are_judged_from_the_facts_alone(home):
 
     facts.database = DatabaseFacts(path="db", error="cannot read db: file is not a database")
     assert health.problems(facts, settings, now=0) == ["database unreachable: cannot read db: file is not a database"]
+
+
+def test_the_terminal_table_shows_bracketed_config_names_as_written(home, monkeypatch, capsys):
+    """rich reads `[email]` as a style tag and drops it unless the cells are plain text."""
+    from csvreport import status_render
+    from csvreport.status import DatabaseFacts, Facts, RunFacts
+
+    monkeypatch.setenv("COLUMNS", "250")
+    facts = Facts(generated_at="2026-03-10T12:00:00Z", home=str(home),
+                  database=DatabaseFacts(path="db", reachable=True, schema_version=8, expected_schema_version=8),
+                  runs=[RunFacts(id=3, command="send", status="failed", error="fix [email] and run csvreport send",
+                                 started_at="2026-03-10T10:00:00.000Z")])
+    status_render.print_table(facts)
+    assert "fix [email] and run csvreport send" in capsys.readouterr().out
+
+    facts.database = DatabaseFacts(path="db", error="cannot read db: see [paths] database")
+    status_render.print_table(facts)
+    assert "database: UNREACHABLE: cannot read db: see [paths] database" in capsys.readouterr().out
