@@ -44,7 +44,7 @@ from csvreport import db, log, quickxor
 from csvreport.config import SHAREPOINT_SECRET_ENV, Remote, Settings
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
-from csvreport.files import fsync_dir
+from csvreport.files import replace_durably
 
 INSTALL_HINT = "pip install 'csvreport[sharepoint]'"
 STAGE = "sync"
@@ -603,6 +603,14 @@ def _sync_remote(conn: sqlite3.Connection, run: Run, remote: Remote, tally: Tall
         _finish_placing(conn, remote)
         _remove_stale_temps(remote)
     graph = Graph(remote)
+    try:
+        _sync_items(conn, run, graph, remote, tally, dry_run)
+    finally:
+        graph.session.close()  # its pooled TLS connections
+
+
+def _sync_items(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, tally: Tally,
+                dry_run: bool) -> None:
     drive_id = graph.drive_id(graph.site_id())
     items = [i for i in graph.children(drive_id, remote.folder)
              if fnmatch.fnmatchcase(i.name, remote.pattern) and not i.name.startswith(".")]
@@ -681,7 +689,7 @@ def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, 
     if item.modified is not None and item.modified < time.time():
         # The file arrives whole, so it need not settle: dated as SharePoint dates it, ingest takes it at once.
         os.utime(temp, (item.modified, item.modified))
-    _place(temp, final)
+    replace_durably(temp, final)  # the drop folder sees the verified file whole or not at all
     with db.transaction(conn):
         conn.execute("UPDATE sharepoint_items SET state = 'downloaded', temp_path = NULL, downloaded_at = ? "
                      "WHERE remote = ? AND item_id = ?", (now, remote.name, item.id))
@@ -701,12 +709,6 @@ def _verify(path: Path, item: Item) -> str:
         if got != item.quick_xor_hash:
             return f"quickXorHash {got} differs from SharePoint's {item.quick_xor_hash}"
     return ""
-
-
-def _place(temp: Path, final: Path) -> None:
-    """Rename the verified file into place: the drop folder sees it whole or not at all."""
-    os.replace(temp, final)
-    fsync_dir(final.parent)
 
 
 def _free_name(conn: sqlite3.Connection, remote: Remote, item: Item) -> Path:
@@ -783,7 +785,7 @@ def _finish_placing(conn: sqlite3.Connection, remote: Remote) -> None:
                         "state = 'placing'", (remote.name,)).fetchall()
     for item_id, temp, local in rows:
         if temp and Path(temp).exists():
-            _place(Path(temp), Path(local))
+            replace_durably(Path(temp), Path(local))
             log.info(STAGE, f"finished placing {local} (verified before an earlier run ended)", remote=remote.name,
                      file=local)
         with db.transaction(conn):

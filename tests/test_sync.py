@@ -376,7 +376,7 @@ def test_killed_between_record_and_rename_is_finished_next_run(graph, home, cli,
     def killed(temp, final):
         raise SystemExit(137)
 
-    monkeypatch.setattr(sharepoint, "_place", killed)
+    monkeypatch.setattr(sharepoint, "replace_durably", killed)
     assert cli("sync").exit_code == 137
     assert items(home)["a.csv"][0] == "placing" and drop(home)[0].endswith(".part")
     monkeypatch.undo()
