@@ -207,14 +207,13 @@ def _main(
     """
 
 
-def settings_for(ctx: typer.Context, home: Path | None = None, config: Path | None = None,
-                 log_file: bool = True) -> Settings:
+def settings_for(ctx: typer.Context, log_file: bool = True) -> Settings:
     """Resolve the configuration (from the global options) and start the log file.
 
     Commands that only read pass `log_file=False`: they must not create or write logs/.
     """
     chosen = global_options(ctx)
-    settings = load_settings(home or chosen["home"], config or chosen["config"])
+    settings = load_settings(chosen["home"], chosen["config"])
     if log_file:
         log.setup(settings.paths.logs, quiet=chosen["quiet"], fmt=chosen["log_format"])
     return settings

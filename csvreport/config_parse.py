@@ -347,8 +347,8 @@ def _source(problems: Problems, name: str, where: str, item: Mapping[str, Any], 
     ts_format = typed(problems, item, "timestamp_format", str, None, f"{where}.timestamp_format")
     if ts_format is not None and "%" not in ts_format:
         problems.add(f"{where}.timestamp_format", f"{ts_format!r} has no strptime directive such as %Y")
-    elif ts_format is not None and _format_problem(ts_format):
-        problems.add(f"{where}.timestamp_format", f"{ts_format!r}: {_format_problem(ts_format)}")
+    elif ts_format is not None and (wrong := _format_problem(ts_format)):
+        problems.add(f"{where}.timestamp_format", f"{ts_format!r}: {wrong}")
     key = strings(problems, item, "key", f"{where}.key")
     for column in key:
         if column not in columns:

@@ -87,16 +87,14 @@ def subject_for(email: Email, kind: str, window: str, zone: str, file_name: str,
 
 
 def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, start_utc: int, end_utc: int,
-          rewritten: bool = False, run_id: Optional[int] = None, again: bool = True,
-          sha256: Optional[str] = None) -> Optional[int]:
+          rewritten: bool = False, run_id: Optional[int] = None, sha256: Optional[str] = None) -> Optional[int]:
     """Record a written workbook for delivery; returns the row id, or None when it is not to be mailed.
 
     The checksum decides: workbooks are byte-identical when written again from the same
     rows, so a rewrite whose sha256 equals the one sent (a lost file written again) is not
     mailed a second time, and a rewrite that differs from what reached the recipients is a
     correction. An earlier version still unsent is superseded: only the newest is ever
-    mailed. Without a checksum, `rewritten` and `again=False` (nothing sent or queued twice)
-    decide as before.
+    mailed. Without a checksum, `rewritten` decides whether a workbook sent before is a correction.
     """
     email = _enabled_email(settings)
     if email is None or kind not in KINDS or not recipients(email, kind):
@@ -106,14 +104,11 @@ def queue(settings: Settings, conn: sqlite3.Connection, kind: str, path: Path, s
     now = db.utcnow()
     label = window_label(start_utc, end_utc, settings.timezone)
     with db.transaction(conn):
-        sent = [row[0] for row in conn.execute(
-            "SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' ORDER BY id", (stored,))]
-        if sha256 is not None and sent and sent[-1] == sha256:
+        sent = conn.execute("SELECT sha256 FROM email_delivery WHERE path = ? AND status = 'sent' "
+                            "ORDER BY id DESC LIMIT 1", (stored,)).fetchone()  # the last version sent
+        if sha256 is not None and sent and sent[0] == sha256:
             return None  # the recipients have exactly this file
-        if not again and conn.execute("SELECT 1 FROM email_delivery WHERE path = ? AND status IN ('sent', 'unsent') "
-                                      "LIMIT 1", (stored,)).fetchone():
-            return None
-        correction = bool(sent) and (sha256 is not None or rewritten)
+        correction = sent is not None and (sha256 is not None or rewritten)
         conn.execute("UPDATE email_delivery SET status = 'superseded' WHERE path = ? AND status = 'unsent'",
                      (stored,))
         subject = subject_for(email, kind, label, settings.timezone, path.name, correction,

@@ -160,6 +160,11 @@ def _chart_lines(table: ReportTable) -> list[tuple[Any, ...]]:
 # -- the book --------------------------------------------------------------------------------
 
 
+def hour_sheet_name(report: str) -> str:
+    """`<name> by hour`: Excel allows 31 characters in a sheet name, and " by hour" takes 8 of them."""
+    return f"{report[:23]} by hour"
+
+
 def build_book(content: Content) -> Workbook:
     """The openpyxl Workbook (write-only) for `content`: Summary, reports, by hour, About."""
     from openpyxl import Workbook
@@ -411,8 +416,8 @@ class _Writer:
         measures = _measures(table)
         rows = list(table.rows) + ([table.total] if table.total else [])
         widths = []
+        sample = rows[:5000]
         for i, column in enumerate(table.columns):
-            sample = rows[:5000]
             if i < width:
                 longest = max([len(str(r[i])) for r in sample if r[i] is not None], default=0)
             else:
@@ -452,7 +457,7 @@ class _Writer:
             headers += [f"{label}: {_group_text(g)}" for g in lines]
         widths = [18.0] + [min(max(len(h) + 3, 12), 40) for h in headers[1:]]
         widths[len(measures) + 1] = 12.0
-        ws = self.sheet(f"{table.report.name[:23]} by hour", widths)
+        ws = self.sheet(hour_sheet_name(table.report.name), widths)
         ws.auto_filter.ref = f"A1:{_letter(len(headers))}{len(series.hours) + 1}"
         ws.append(self.header(ws, headers, numeric_from=1))
         chart = self.chart(series)
@@ -483,7 +488,7 @@ class _Writer:
         lines = _chart_lines(table)
         if not lines and not table.report.total and measure.func != "count" and table.group_width:
             return None  # more groups than lines and no meaningful figure over all of them
-        sheet = f"{table.report.name[:23]} by hour"
+        sheet = hour_sheet_name(table.report.name)
         count = len(series.hours)
         chart = LineChart()
         chart.title = f"{measure.label} by hour"

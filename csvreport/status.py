@@ -35,6 +35,7 @@ from csvreport.collect import find_files, seen_unchanged
 from csvreport.config import Settings, Source
 from csvreport.errors import CsvReportError
 from csvreport.quarantine import still_there
+from csvreport.runs import COUNTERS
 
 # Workbook kinds status knows; a due one missing or stale is a problem for --check.
 WORKBOOK_KINDS = ("hourly", "daily")
@@ -42,9 +43,9 @@ LIVE_LOAD_STATES = ("loaded", "superseded", "purged")  # a file that was ingeste
 # Cron writes a due workbook within minutes; --check complains only when one stays due for longer.
 DUE_GRACE_SECONDS = 3600
 UNSENT_GRACE_SECONDS = 3600  # the SPEC: status --check flags any unsent for more than an hour
-RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at", "status", "files_seen",
-               "files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "rows_rejected",
-               "rows_quarantined", "workbooks_written", "rows_deleted", "files_marked", "error")
+# The run_history columns status shows: every counter a run keeps (runs.COUNTERS), and what purge deleted.
+RUN_COLUMNS = ("id", "command", "arguments", "pid", "started_at", "finished_at", "status", *COUNTERS,
+               "rows_deleted", "error")
 
 
 # --- the facts ------------------------------------------------------------------------------

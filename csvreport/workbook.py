@@ -94,6 +94,8 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 def save(final: Path, content: Content) -> Saved:
     """Write the workbook to a temporary file, flush it to disk, then rename it into place."""
+    from csvreport.sheets import build_book  # which imports openpyxl: only commands that write workbooks
+
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -104,7 +106,7 @@ def save(final: Path, content: Content) -> Saved:
     # openpyxl's half-written zip file to complain on stderr when it is garbage-collected.
     try:
         buffer = io.BytesIO()
-        _write_zip(build(content), buffer, content)
+        _write_zip(build_book(content), buffer, content)
         data = buffer.getvalue()
         with open(tmp, "wb", buffering=0) as handle:
             handle.write(data)
@@ -121,13 +123,6 @@ def save(final: Path, content: Content) -> Saved:
         tmp.unlink(missing_ok=True)
         raise
     return Saved(final, hashlib.sha256(data).hexdigest(), len(data))
-
-
-def build(content: Content) -> Workbook:
-    """The openpyxl Workbook (write-only) for `content`; `save` writes it."""
-    from csvreport.sheets import build_book
-
-    return build_book(content)
 
 
 def _write_zip(book: Workbook, target: BinaryIO, content: Content) -> None:

@@ -89,7 +89,9 @@ def test_failed_write_leaves_neither_temp_nor_final_file(tmp_path, monkeypatch):
     def broken(content):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(workbook, "build", broken)
+    from csvreport import sheets
+
+    monkeypatch.setattr(sheets, "build_book", broken)
     with pytest.raises(CsvReportError) as error:
         workbook.save(final, _content(1))
     assert str(error.value) == (f"the disk is full: cannot write the workbook {final}; free space on the file "
