@@ -10,11 +10,12 @@ values; anything else raises inside the loop and goes to the reference, which de
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from types import CodeType
 from typing import Callable, Iterator, Optional
 
-from csvreport.rows import NULL, Checks, LoadResult, RecordReader, check_row
+from csvreport.rows import NULL, Checks, LoadResult, RecordReader, check_row, record_start
 
 
 class Rows:
@@ -70,7 +71,7 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
     """
     source, header, plan, parser = checks.source, checks.header, checks.plan, checks.parser
     helpers: dict[str, object] = {"NULL": NULL, "FLOAT": float, "INT": int, "NULLS": source.null_values,
-                                  "FALLBACK": checks.fallback_ts}
+                                  "FALLBACK": checks.fallback_ts, "WIDTH": checks.width}
     only_empty = source.null_values == frozenset({""})
     # One unpacking of the whole record into a name per field: it checks the field count too
     # (another count raises ValueError, and the row goes to `check`), at a third of the cost of
@@ -90,11 +91,12 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         else:
             helpers["PARSE"] = parser.parse
             body.append("ts = PARSE(t)")
-    names = []
+    names: list[str] = []
     for k, (column, index, convert) in enumerate(zip(source.columns, plan.indexes, plan.converters)):
-        v = f"c{k}"
+        # The field's own name: no two columns share a field (names are unique, ignoring case), and
+        # the time was read from it above, so converting it in place changes nothing else.
+        v = f"h{index}"
         names.append(v)
-        body.append(f"{v} = h{index}")
         kind = source.type_of(column)
         if kind == "text":
             body.append(f"if not {v}.strip(): {v} = NULL" if only_empty else f"if {v}.strip() in NULLS: {v} = NULL")
@@ -112,20 +114,62 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         body.append("else:")
         body += ["    " + line for line in convert_lines]
     body.append(f"batch += (ts, {', '.join(names)},)")
-    inner = "\n".join("            " + line for line in body)
-    to_check = """
+    helpers.update(ISLICE=itertools.islice, START=record_start, INF=math.inf)
+    if reference:
+        code = _TO_LINE.replace("PER_ROW", _REFERENCE_ROW) + _DISPATCH.replace("to_end(", "to_line(")
+    else:
+        code = _TO_END.replace("BODY", _indented(body, 16)) + \
+            _TO_LINE.replace("PER_ROW", _PER_ROW.replace("BODY", _indented(body, 12))) + _DISPATCH
+    namespace: dict[str, object] = dict(helpers)
+    exec(_compiled(code, f"<row loop of source {source.name}>"), namespace)  # noqa: S102 - positions only
+    return namespace["loop"]  # type: ignore[return-value]
+
+
+def _indented(lines: list[str], spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in lines)
+
+
+# The loop to the end of the file (one process, or the helper's tail) reads BATCH_ROWS records at a
+# time with islice and asks nothing per record: no line number, no batch length, no stop. A record
+# that goes to `check` gets its first line from the reader's count (`rows.record_start`).
+_TO_END = """
+def to_end(reader, check, batch_len, stop, base):
+    batch = []
+    while True:
+        line = reader.line_num
+        for f in ISLICE(reader, (batch_len - len(batch)) // WIDTH):
+            try:
+BODY
+            except Exception:
+                row = check(f, base + START(reader.line_num, f), len(batch))
+                if row is not None:
+                    batch += row
+        if len(batch) >= batch_len:
+            yield batch
+            batch = []
+        elif reader.line_num == line:
+            break
+    if batch:
+        yield batch
+"""
+# The loop that stops after physical line `stop` (the parent's part of a shared file) follows the
+# line number record by record.
+_PER_ROW = """
+        try:
+BODY
+        except Exception:
             row = check(f, base + previous + 1, len(batch))
             if row is not None:
                 batch += row"""
-    per_row = to_check.replace("\n    ", "\n") if reference else f"""
-        try:
-{inner}
-        except Exception:{to_check}"""
-    code = f"""
-def loop(reader, check, batch_len, stop, base):
+_REFERENCE_ROW = """
+        row = check(f, base + previous + 1, len(batch))
+        if row is not None:
+            batch += row"""
+_TO_LINE = """
+def to_line(reader, check, batch_len, stop, base):
     batch = []
     previous = reader.line_num
-    for f in reader:{per_row}
+    for f in reader:PER_ROW
         previous = reader.line_num
         if len(batch) >= batch_len:
             yield batch
@@ -135,9 +179,12 @@ def loop(reader, check, batch_len, stop, base):
     if batch:
         yield batch
 """
-    namespace: dict[str, object] = dict(helpers)
-    exec(_compiled(code, f"<row loop of source {source.name}>"), namespace)  # noqa: S102 - positions only
-    return namespace["loop"]  # type: ignore[return-value]
+_DISPATCH = """
+def loop(reader, check, batch_len, stop, base):
+    if stop == INF:
+        return to_end(reader, check, batch_len, stop, base)
+    return to_line(reader, check, batch_len, stop, base)
+"""
 
 
 @functools.lru_cache(maxsize=64)

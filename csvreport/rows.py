@@ -147,6 +147,16 @@ def converter(kind: str, decimal: str) -> Callable[[str], object]:
     return to_real
 
 
+def record_start(line_num: int, fields: list[str]) -> int:
+    """The physical line a record began on, from the reader's `line_num` after reading it.
+
+    Lines end at "\n", "\r\n" or a lone "\r" (`open(newline="")`); a line end inside a record
+    is inside a quoted field, where the csv module keeps it as it was, so the record began
+    that many lines before the one it ended on.
+    """
+    return line_num - sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in fields)
+
+
 def header_of(reader: Iterator[list[str]]) -> Optional[list[str]]:
     for record in reader:
         if not is_blank(record):

@@ -146,7 +146,9 @@ NUMBER_TEXT = st.one_of(
                      " 12 ", "+5", "- 5", "1e", ".5", "5.", "\u00a0"]),
     st.text(alphabet="0123456789+-.,eE _\u0663", max_size=8),
 )
-TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "  ", "NA", "-200", '"quoted"', "a,b", "Zeile 1\nZeile 2"]))
+# Line ends of every kind inside quoted fields: a bad row after them must still get its first line.
+TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "  ", "NA", "-200", '"quoted"', "a,b", "Zeile 1\nZeile 2",
+                                                        "cr\ronly", "crlf\r\nend", "\r\n\n\r"]))
 STAMP = st.one_of(
     moments.map(lambda m: m.strftime("%Y-%m-%d %H:%M:%S")),
     moments.map(lambda m: m.strftime("%d.%m.%Y %H:%M:%S")),
