@@ -18,8 +18,9 @@ from csvreport import helper
 from csvreport.config import Source
 from csvreport.insert import batch_rows, insert_batches, sequence
 from csvreport.rowloop import Rows
-from csvreport.rows import (Checks, FileRejected, LoadResult, TooManyBadRows, count_rows, first_undecodable, header_of,
-                            is_blank, plan_columns, python_encoding, read_sample, sniff_delimiter)
+from csvreport.rows import (Checks, FileRejected, LoadResult, TooManyBadRows, count_rows, first_event_time,
+                            first_undecodable, header_of, is_blank, plan_columns, python_encoding, read_sample,
+                            sniff_delimiter)
 from csvreport.timeconv import TimestampParser
 
 
@@ -44,8 +45,10 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             if header is None:
                 raise FileRejected("the file has no header line (it holds only blank lines)")
             result.header = header
-            checks = Checks(source, header, plan_columns(source, header), ingestion_id, parser, fallback_ts,
-                            max_bad_rows, batch_rows(conn, len(source.columns) + 1))
+            plan = plan_columns(source, header)
+            example = first_event_time(sample, delimiter, header, plan)
+            checks = Checks(source, header, plan, ingestion_id, parser, fallback_ts, max_bad_rows,
+                            batch_rows(conn, len(source.columns) + 1), example)
             rows = Rows(reader, checks, result, on_progress)
             before = sequence(conn, source.name)
             try:

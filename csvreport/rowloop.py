@@ -83,11 +83,12 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         indexes = plan.ts_indexes
         text = f"h{indexes[0]}" if len(indexes) == 1 else ' + " " + '.join(f"h{i}" for i in indexes)
         body.append(f"t = {text}")
-        fast = parser.fast_expression("t")
+        fast = parser.fast_expression("t", checks.example)
         if fast is not None:
-            helpers.update(HOURS=parser.hours, MINUTE_SECOND=parser.minute_second, SLOW_TS=parser.full)
+            expression, bound = fast
+            helpers.update(bound, SLOW_TS=parser.full)
             # An hour cached as None (offset shift inside it) or an unusual shape: the full parser.
-            body += [f"try: ts = {fast}", "except (KeyError, TypeError): ts = SLOW_TS(t)"]
+            body += [f"try: ts = {expression}", "except (KeyError, TypeError): ts = SLOW_TS(t)"]
         else:
             helpers["PARSE"] = parser.parse
             body.append("ts = PARSE(t)")

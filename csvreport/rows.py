@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -157,6 +158,23 @@ def record_start(line_num: int, fields: list[str]) -> int:
     return line_num - sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in fields)
 
 
+def first_event_time(sample: str, delimiter: str, header: list[str], plan: Plan) -> Optional[str]:
+    """The event time of the first row in the file's first bytes, as the row loop reads it (fields
+    joined with a space); None when there is none."""
+    try:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+        if header_of(reader) is None:
+            return None
+        for record in reader:
+            if len(record) == len(header):
+                return " ".join(record[i] for i in plan.ts_indexes)
+            if not is_blank(record):
+                return None
+    except csv.Error:
+        return None
+    return None
+
+
 def header_of(reader: Iterator[list[str]]) -> Optional[list[str]]:
     for record in reader:
         if not is_blank(record):
@@ -206,6 +224,7 @@ class Checks:
     fallback_ts: int  # the event time of every row when the source has no timestamp column
     max_bad_rows: int
     batch_rows: int  # rows per INSERT statement
+    example: Optional[str] = None  # the first row's event time, which picks the cut of the times (timeconv)
 
     @property
     def width(self) -> int:

@@ -28,9 +28,24 @@ ISO_RE = re.compile(
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\Z",
     re.ASCII,  # \d is 0-9 only: other scripts' digits are not a date
 )
-# "MM:SS" -> seconds into the hour, for every valid minute and second (and nothing else).
+# "MM:SS" -> seconds into the hour, for every valid minute and second, and "MM" for a time
+# without seconds (nothing else).
 MINUTE_SECOND: dict[str, int] = {f"{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
+MINUTE_SECOND.update({f"{m:02d}": m * 60 for m in range(60)})
+# An ISO value's zone: "Z", "+HH", "+HHMM" or "+HH:MM" (or "-") -> seconds to subtract from the
+# value read as UTC, for every offset ISO_RE takes (hours 00-23, minutes 00-59).
+OFFSETS: dict[str, int] = {"Z": 0}
+for _sign in (1, -1):
+    for _h in range(24):
+        OFFSETS[f"{'+' if _sign > 0 else '-'}{_h:02d}"] = _sign * _h * 3600
+        for _m in range(60):
+            for _sep in ("", ":"):
+                OFFSETS[f"{'+' if _sign > 0 else '-'}{_h:02d}{_sep}{_m:02d}"] = _sign * (_h * 3600 + _m * 60)
+# A fraction of a second to the millisecond (".5", ",25", ".123"): dropped, as the SPEC's ISO reading drops it.
+FRACTIONS: dict[str, int] = {f"{sep}{n:0{width}d}": 0
+                              for sep in ".," for width in (1, 2, 3) for n in range(10 ** width)}
 _ASCII_DIGITS = frozenset("0123456789")
+_DIGITS = "0123456789"
 
 
 def local_to_epoch(local: datetime, zone: ZoneInfo) -> int:
@@ -52,13 +67,7 @@ class HourTable(dict):
         self.zone = zone
 
     def __missing__(self, key: str) -> Optional[int]:
-        if not (len(key) == 14 and key[4] == "-" and key[7] == "-" and key[10] in " T" and key[13] == ":"
-                and _ASCII_DIGITS.issuperset(key[0:4] + key[5:7] + key[8:10] + key[11:13])):
-            raise KeyError(key)
-        try:
-            start = datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
-        except ValueError:
-            raise KeyError(key) from None
+        start = _iso_hour(key)
         first = local_to_epoch(start, self.zone)
         last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
         if len(self) >= self.limit:
@@ -67,17 +76,47 @@ class HourTable(dict):
         return base
 
 
+class UtcHourTable(dict):
+    """`"YYYY-MM-DD HH:"` (or with T) -> epoch of that hour read as UTC: the base of a value with an offset."""
+
+    limit = HourTable.limit
+
+    def __missing__(self, key: str) -> int:
+        base = calendar.timegm(_iso_hour(key).timetuple())
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = base
+        return base
+
+
+def _iso_hour(key: str) -> datetime:
+    """The hour `"YYYY-MM-DD HH:"` (or with T) names, in ASCII digits; KeyError for any other text."""
+    if not (len(key) == 14 and key[4] == "-" and key[7] == "-" and key[10] in " T" and key[13] == ":"
+            and _ASCII_DIGITS.issuperset(key[0:4] + key[5:7] + key[8:10] + key[11:13])):
+        raise KeyError(key)
+    try:
+        return datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
+    except ValueError:
+        raise KeyError(key) from None
+
+
 # Directives a fixed-width layout may hold, with their width in the texts it takes.
 _FIXED_WIDTH = {"Y": 4, "y": 2, "m": 2, "d": 2, "H": 2, "I": 2, "M": 2, "S": 2, "p": 2}
+# Directives whose value is not a naive wall-clock time to the second: strptime reads each value.
+_NOT_WALL_CLOCK = set("zZfGuVcxX")
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a fixed-width strptime format puts its fields: the text is cut by position.
+    """Where a strptime format puts its minute and second: the text is cut by position.
 
-    `minute` is where %M starts and `end` where the minute (and second) part ends; the hour
-    key is the text without that part. A format without %M has no part: the whole text is
-    the key. `zero` is the part at :00:00, put back into a key to parse it.
+    The hour key is the text without its minute-second part, which a table gives in seconds.
+    Positions count from the start when every field has a fixed width (`from_end` false):
+    `minute` is where %M starts, `end` where the part ends. When the part is at the end of the
+    format (`%H:%M:%S`, `%I:%M:%S %p`) and follows a literal, they count from the end
+    (`from_end`: `minute` and `end` are the characters from those places to the end), so
+    fields before it may be one digit or two (`1/5/2026 7:05:00`). A format without %M has no
+    part: the whole text is the key. `zero` is the part at :00:00, put back into a key to parse it.
     """
 
     fmt: str
@@ -86,58 +125,90 @@ class Layout:
     end: int
     zero: str
     minute_second: dict[str, int]
+    from_end: bool = False
 
     @property
     def span(self) -> int:
         """Seconds from the hour's first to its last value in this layout (3599 with %S, 3540 without)."""
         return max(self.minute_second.values()) if self.minute_second else 0
 
+    def parts(self, text: str) -> tuple[str, Optional[str]]:
+        """Python expressions for the hour key and the minute-second part of `text` (a name); no part
+        without %M."""
+        a, b = self.minute, self.end
+        if a is None:
+            return text, None
+        if self.from_end:
+            return f"{text}[:-{a}]" + (f" + {text}[-{b}:]" if b else ""), f"{text}[-{a}:{-b if b else ''}]"
+        whole = b == self.width
+        return f"{text}[:{a}]" + ("" if whole else f" + {text}[{b}:]"), f"{text}[{a}:{'' if whole else b}]"
+
 
 def fixed_layout(fmt: str) -> Optional[Layout]:
-    """The layout of `fmt` when every directive has a fixed width (digits, %p, literals), else None.
+    """The layout of `fmt` when its values can be cut by position, else None (strptime reads each value).
 
-    `%Y-%m-%d %H:%M:%S`, `%d.%m.%Y %H:%M`, `%m/%d/%Y %I:%M:%S %p` qualify; a format with
-    %b, %z, %f, %j or a directive twice does not, and is parsed by strptime row by row.
+    `%d.%m.%Y %H:%M:%S`, `%m/%d/%Y %I:%M:%S %p`, `%d-%b-%Y %H:%M` are cut from the end; `%Y%m%d%H%M%S`
+    and `%H:%M %d.%m.%Y` (every field of a fixed width) from the start; a format without %M
+    (`%d.%m.%Y`) is its own key. A format with an offset, a fraction or a week (%z %f %G ...), with
+    %S but no %M, with a directive twice, or with spaces around it is not cut.
     """
+    if fmt != fmt.strip():
+        return None  # values are stripped before strptime reads them: such a format never matches as cut
     starts: dict[str, int] = {}
     literals: list[tuple[int, str]] = []
+    order: list[str] = []
     position = i = 0
+    fixed = True
     while i < len(fmt):
         if fmt[i] != "%":
             literals.append((position, fmt[i]))
+            order.append("")
             position, i = position + 1, i + 1
             continue
         directive = fmt[i + 1:i + 2]
         if directive == "%":
             literals.append((position, "%"))
+            order.append("")
             position, i = position + 1, i + 2
             continue
-        if directive not in _FIXED_WIDTH or directive in starts:
+        if directive in _NOT_WALL_CLOCK or directive in starts or not directive:
             return None
         starts[directive] = position
-        position, i = position + _FIXED_WIDTH[directive], i + 2
+        order.append(directive)
+        fixed = fixed and directive in _FIXED_WIDTH
+        position, i = position + _FIXED_WIDTH.get(directive, 0), i + 2
     if "M" not in starts:
         return None if "S" in starts else Layout(fmt, position, None, position, "", {})
     minute = starts["M"]
-    if "S" not in starts:
-        return Layout(fmt, position, minute, minute + 2, "00", {f"{m:02d}": m * 60 for m in range(60)})
-    second = starts["S"]
-    between = [c for at, c in literals if minute + 2 <= at < second]
-    if second < minute or len(between) != second - minute - 2:
-        return None  # %S before %M, or a directive between them: the part is not one slice
-    sep = "".join(between)
-    return Layout(fmt, position, minute, second + 2, f"00{sep}00",
-                  {f"{m:02d}{sep}{s:02d}": m * 60 + s for m in range(60) for s in range(60)})
+    if "S" in starts:
+        second = starts["S"]
+        between = [c for at, c in literals if minute + 2 <= at < second]
+        if second < minute or len(between) != second - minute - 2:
+            return None  # %S before %M, or a directive between them: the part is not one slice
+        sep = "".join(between)
+        part_end, zero = second + 2, f"00{sep}00"
+        table = {f"{m:02d}{sep}{s:02d}": m * 60 + s for m in range(60) for s in range(60)}
+    else:
+        part_end, zero, table = minute + 2, "00", {f"{m:02d}": m * 60 for m in range(60)}
+    at_m = order.index("M")
+    tail = [d for d in order[at_m:] if d]
+    if at_m > 0 and order[at_m - 1] == "" and set(tail) <= {"M", "S", "p"}:
+        # The part and everything after it have a fixed width, and a literal comes before it.
+        return Layout(fmt, position - minute, position - minute, position - part_end, zero, table, from_end=True)
+    return Layout(fmt, position, minute, part_end, zero, table) if fixed else None
 
 
 class LayoutHourTable(dict):
-    """The hour key of a fixed-width layout (the text without its minute and second) -> epoch.
+    """The hour key of a layout (the text without its minute and second) -> epoch.
 
     A key is parsed once, with its minute part put back at zero, by `datetime.strptime`
-    itself; it is taken only when formatting the result with the same format gives the key
-    back (so every field was read at its fixed place, in ASCII digits), and cached as None
-    when the offset does not hold for the whole hour. Any other key raises KeyError and is
-    not stored: the caller parses that text with strptime.
+    itself, and cached as None when the offset does not hold for the whole hour. A layout cut
+    from the start takes a key only when formatting the result gives the key back (so every
+    field was read at its fixed place, in ASCII digits); one cut from the end, or a whole text
+    without %M, takes what strptime takes, as the key is then exactly what strptime reads
+    before a literal (or the whole value). A key with spaces around it is not taken: values
+    are stripped before strptime reads them. Any other key raises KeyError and is not stored:
+    the caller parses that text with strptime.
     """
 
     limit = HourTable.limit
@@ -149,16 +220,22 @@ class LayoutHourTable(dict):
 
     def __missing__(self, key: str) -> Optional[int]:
         layout = self.layout
-        if len(key) != self.key_width:
+        if layout.minute is None:
+            text = key
+        elif layout.from_end:
+            at = len(key) - layout.end
+            text = key[:at] + layout.zero + key[at:]
+        elif len(key) != self.key_width:
             raise KeyError(key)
-        at = layout.minute if layout.minute is not None else len(key)
-        text = key[:at] + layout.zero + key[at:]
+        else:
+            text = key[:layout.minute] + layout.zero + key[layout.minute:]
+        if text != text.strip():
+            raise KeyError(key)
         try:
             local = datetime.strptime(text, layout.fmt)
-            same = local.strftime(layout.fmt).lower() == text.lower()
         except ValueError:
             raise KeyError(key) from None
-        if not same:
+        if layout.minute is not None and not layout.from_end and local.strftime(layout.fmt).lower() != text.lower():
             raise KeyError(key)
         first = local_to_epoch(local, self.zone)
         last = local_to_epoch(local + timedelta(seconds=layout.span), self.zone)
@@ -177,45 +254,74 @@ class TimestampParser:
         self.layout = fixed_layout(fmt) if fmt else None
         self.hours: dict[str, Optional[int]] = \
             HourTable(self.zone) if self.layout is None else LayoutHourTable(self.zone, self.layout)
-        self.minute_second = MINUTE_SECOND if self.layout is None else self.layout.minute_second
-        self.full: Callable[[str], int] = self._parse_format if fmt else self._parse_iso_slow
+        self.utc_hours = UtcHourTable()
+        self.full: Callable[[str], int] = self._parse_format if fmt else self._parse_iso_tail
         self.parse: Callable[[str], int] = self._parse_format
-        if fmt is None or self.layout is not None:
+        fast = self.fast_expression("t")
+        if fast is not None:
+            code, names = fast
+            # The code holds positions and names only, never text from a file: the cut the row loop inlines.
+            self._cut = eval(compile(f"lambda t: {code}", "<timestamp cut>", "eval"), names)
             self.parse = self._parse_fast
 
-    def fast_expression(self, text: str) -> Optional[str]:
-        """Python code for the cut-and-look-up of `text` (a name), with HOURS and MINUTE_SECOND bound to
-        `hours` and `minute_second`; it raises KeyError or TypeError for a text it does not take,
-        which `full` then parses. None when the format has no fixed-width layout."""
+    def fast_expression(self, text: str, example: Optional[str] = None) -> Optional[tuple[str, dict[str, object]]]:
+        """Python code for the cut-and-look-up of `text` (a name), and the names it uses; it raises
+        KeyError or TypeError for a text it does not take, which `full` then parses. None when the
+        format cannot be cut by position.
+
+        Without a format, `example` (a value from the start of the file) picks the cut: ISO values
+        with an offset or `Z`, or with milliseconds, are cut as such; other fractions, a fraction and
+        an offset, or a date alone go to `_parse_iso_tail`, which takes them all; the common shape
+        otherwise. A value of another shape than the example's goes to `full`, which reads any.
+        """
         if self.fmt is None:
-            return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:]]"
-        layout = self.layout
-        if layout is None:
+            names: dict[str, object] = {"HOURS": self.hours, "MINUTE_SECOND": MINUTE_SECOND}
+            if example is not None and example[19:] in OFFSETS:
+                names.update(UTC_HOURS=self.utc_hours, OFFSETS=OFFSETS)
+                return f"UTC_HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:19]] - OFFSETS[{text}[19:]]", names
+            if example is not None and example[19:] in FRACTIONS:
+                names["FRACTIONS"] = FRACTIONS
+                return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:19]] + FRACTIONS[{text}[19:]]", names
+            if example is not None and (len(example) > 19 or len(example) == 10):
+                return f"ISO_TAIL({text})", {"ISO_TAIL": self._parse_iso_tail}
+            return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:]]", names
+        if self.layout is None:
             return None
-        if layout.minute is None:
-            return f"HOURS[{text}] + 0"  # + 0: never None here, but keeps the TypeError contract
-        a, b = layout.minute, layout.end
-        if b == layout.width:
-            return f"HOURS[{text}[:{a}]] + MINUTE_SECOND[{text}[{a}:]]"
-        return f"HOURS[{text}[:{a}] + {text}[{b}:]] + MINUTE_SECOND[{text}[{a}:{b}]]"
+        key, part = self.layout.parts(text)
+        names = {"HOURS": self.hours, "MINUTE_SECOND": self.layout.minute_second}
+        # + 0: a key cached as None (the offset changes inside its hour) raises TypeError, as with a part
+        return (f"HOURS[{key}] + 0" if part is None else f"HOURS[{key}] + MINUTE_SECOND[{part}]"), names
 
     def __call__(self, text: str) -> int:
         return self.parse(text)
 
     def _parse_fast(self, text: str) -> int:
-        # Exactly "YYYY-MM-DD HH:MM:SS" (or with T) without a format, or the format's fixed
-        # layout: the hour by its key, minute and second by table; anything else, the full parser.
-        # The same cut as `fast_expression`, which the compiled row loop inlines.
-        layout = self.layout
+        # The cut of `fast_expression` (which the compiled row loop inlines); anything it does not take,
+        # the full parser.
         try:
-            if layout is None:
-                return self.hours[text[:14]] + MINUTE_SECOND[text[14:]]  # type: ignore[operator]
-            if layout.minute is None:
-                return self.hours[text] + 0  # type: ignore[operator]
-            a, b = layout.minute, layout.end
-            return self.hours[text[:a] + text[b:]] + self.minute_second[text[a:b]]  # type: ignore[operator]
+            return self._cut(text)
         except (KeyError, TypeError):
             return self.full(text)
+
+    def _parse_iso_tail(self, text: str) -> int:
+        """An ISO value with a fraction, an offset or `Z`, or a date alone, cut as the common shape is
+        (the hour by table, the offset by table, the fraction dropped); anything else, the regex."""
+        try:
+            if len(text) == 10:
+                return self.hours[text + " 00:"] + 0  # type: ignore[operator]
+            rest = text[19:]
+            if rest[:1] in (".", ","):
+                zone = rest[1:].lstrip(_DIGITS)
+                if not 0 < len(rest) - 1 - len(zone) <= 9:
+                    raise KeyError(text)
+            else:
+                zone = rest
+            seconds = MINUTE_SECOND[text[14:19]]
+            if not zone:
+                return self.hours[text[:14]] + seconds  # type: ignore[operator]
+            return self.utc_hours[text[:14]] + seconds - OFFSETS[zone]
+        except (KeyError, TypeError):
+            return self._parse_iso_slow(text)
 
     def _parse_iso_slow(self, text: str) -> int:
         match = ISO_RE.match(text.strip())

@@ -128,3 +128,64 @@ def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
     with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
         got = [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
     assert got == expected
+
+
+MIXED = ["2026-10-25T02:30:00Z", "2026-10-25 02:30:00", "2026-10-25T02:30:00+01:00", "2026-10-25 02:30:00.250",
+         "2026-10-25T02:30:00,5-0530", "2026-10-25", "2026-10-25 02:30", "2026-03-29T02:30:00.123456Z",
+         "2026-03-29 02:30:00", "2026-03-29 02:30:00+0200"]
+
+
+def expected_instant(text: str, zone: ZoneInfo) -> int:
+    """fromisoformat and the SPEC's zone rules: an aware value as it says, a naive one at fold=0."""
+    value = datetime.fromisoformat(text.replace(",", "."))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone, fold=0)
+    return int(value.timestamp() // 1)
+
+
+@pytest.mark.parametrize("lead", [0, 1, 3, 4, 5])
+def test_a_file_led_by_any_iso_shape_puts_every_row_on_its_instant(home, cli, lead):
+    """The first row's shape picks how the file's times are cut (an offset, milliseconds, a date
+    alone...); every other shape in the same file is still read, and read right."""
+    texts = [MIXED[lead]] + [t for i, t in enumerate(MIXED) if i != lead]
+    lines = ["ts,site,metric,value"] + [f'"{text}",s,m,{i}' for i, text in enumerate(texts)]
+    write_csv(home / "inbox" / "sensors" / "mixed.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        got = conn.execute("SELECT ts, _ts FROM sensors ORDER BY value").fetchall()
+    assert got == [(text, expected_instant(text, BERLIN)) for text in texts], result.output
+
+
+def test_spreadsheet_times_without_leading_zeros_load_like_padded_ones(home, cli):
+    from conftest import write_config
+
+    write_config(home, text="""
+        timezone = "America/New_York"
+        [ingest]
+        settle_seconds = 0
+        [[sources]]
+        name = "sensors"
+        pattern = "inbox/sensors/*.csv"
+        timestamp = "ts"
+        timestamp_format = "%m/%d/%Y %I:%M:%S %p"
+        columns = ["ts", "n"]
+        types = { n = "integer" }
+    """)
+    zone = ZoneInfo("America/New_York")
+    lines, expected = ["ts,n"], []
+    start = datetime(2026, 11, 1)  # the fall-back day: 1:30 AM happens twice, the first is taken
+    for n, seconds in enumerate(range(0, 26 * 3600, 1789)):
+        local = start + timedelta(seconds=seconds)
+        padded = local.strftime("%m/%d/%Y %I:%M:%S %p")
+        text = padded if n % 3 == 0 else f"{local.month}/{local.day}/{local.year} {int(local.strftime('%I'))}" \
+            f"{local.strftime(':%M:%S %p')}"
+        lines.append(f"{text},{n}")
+        expected.append(int(local.replace(tzinfo=zone, fold=0).timestamp()))
+    write_csv(home / "inbox" / "sensors" / "excel.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        got = [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
+        bad = conn.execute("SELECT rows_rejected FROM ingestion_log").fetchone()[0]
+    assert bad == 0 and got == expected
