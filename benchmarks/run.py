@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Optional
+from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "benchmarks" / ".work"
@@ -70,6 +71,12 @@ class Spelling:
     def cells(self, moment: datetime) -> list[str]:
         if self.joined:
             return [moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S")]
+        if self.fmt == "offset":  # the local time with its offset, as systems that know their zone write it
+            return [moment.replace(tzinfo=ZoneInfo(ZONE), fold=0).isoformat(timespec="seconds")]
+        if self.fmt == "millis":
+            return [f"{moment:%Y-%m-%d %H:%M:%S}.{moment.second * 37 % 1000:03d}"]
+        if self.fmt == "unpadded":  # as spreadsheets write it: no leading zeros before the minute
+            return [f"{moment.month}/{moment.day}/{moment.year} {moment.hour}:{moment:%M:%S}"]
         return [moment.strftime(self.fmt)]
 
 
@@ -80,6 +87,9 @@ SPELLINGS = {s.name: s for s in (
     Spelling("us-12h", '11/01/2026 12:00:00 AM, "%m/%d/%Y %I:%M:%S %p"', "%m/%d/%Y %I:%M:%S %p",
              "%m/%d/%Y %I:%M:%S %p"),
     Spelling("joined", '2026-11-01,00:00:00, timestamp = ["date", "time"]', "", joined=True),
+    Spelling("iso-offset", "2026-11-01T00:00:00+01:00, no timestamp_format", "offset"),
+    Spelling("iso-millis", "2026-11-01 00:00:00.123, no timestamp_format", "millis"),
+    Spelling("us-unpadded", '11/1/2026 0:00:00, "%m/%d/%Y %H:%M:%S"', "unpadded", "%m/%d/%Y %H:%M:%S"),
 )}
 ISO = SPELLINGS["iso"]
 
@@ -345,6 +355,40 @@ with open(sys.argv[1], encoding="utf-8", newline="") as handle:
 """
 
 
+# csvreport ingest with the row loop replaced by one that checks nothing: every field stored as
+# text, the event time 0. Not a product: what everything but the checks costs (start-up, hash,
+# csv module, INSERTs with the time index, WAL commit, bookkeeping), the floor under the target.
+NO_CHECKS = """
+import itertools, sys
+from csvreport import rowloop
+
+def unchecked(checks, reference=False):
+    width = checks.width
+    def loop(reader, check, batch_len, stop, base):
+        while True:
+            batch = []
+            for f in itertools.islice(reader, batch_len // width):
+                batch += (0, *f)
+            if not batch:
+                return
+            yield batch
+    return loop
+
+rowloop.compile_loop = unchecked
+from csvreport.cli import main
+sys.argv[0] = "csvreport"
+main()
+"""
+
+
+def unchecked_ingest(path: Path, rows: int, env: dict) -> Child:
+    home = bench_home("ingest-unchecked", str(path))
+    child = run_child([sys.executable, "-c", NO_CHECKS, "--quiet", "ingest"], env={**child_env(home), **env})
+    if loaded_rows(home) != rows:
+        raise SystemExit(f"the unchecked ingest loaded {loaded_rows(home)} rows of {rows}: {child.stdout[-2000:]}")
+    return child
+
+
 def bare_loader(path: Path) -> float:
     db = WORK / "bare.sqlite3"
     db.unlink(missing_ok=True)
@@ -371,8 +415,8 @@ def target_ingest(args) -> None:
         size = path.stat().st_size / 1e6
         print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), times {spelling.shown}, median of {args.repeat}",
               flush=True)
-        times: dict[str, list[float]] = {"shell": [], "bare": [], "csvreport": [], "one process": []}
-        cpu: dict[str, list[float]] = {"shell": [], "csvreport": [], "one process": []}
+        times: dict[str, list[float]] = {"shell": [], "bare": [], "unchecked": [], "csvreport": [], "one process": []}
+        cpu: dict[str, list[float]] = {"shell": [], "unchecked": [], "csvreport": [], "one process": []}
         for _ in range(args.repeat):  # interleaved, so load from others hits them all alike
             for kind, child in (("shell", shell_import(path, spelling)),
                                 ("csvreport", csvreport_ingest(path, rows, spelling=spelling)),
@@ -382,6 +426,9 @@ def target_ingest(args) -> None:
                 cpu[kind].append(child.cpu)
             if spelling is ISO:
                 times["bare"].append(bare_loader(path))
+                unchecked = unchecked_ingest(path, rows, alone)
+                times["unchecked"].append(unchecked.seconds)
+                cpu["unchecked"].append(unchecked.cpu)
         shell, ours, single = (statistics.median(times[k]) for k in ("shell", "csvreport", "one process"))
         shell_cpu, ours_cpu, single_cpu = (statistics.median(cpu[k]) for k in ("shell", "csvreport", "one process"))
         tag = f" [{spelling.shown}]"
@@ -390,6 +437,10 @@ def target_ingest(args) -> None:
         if times["bare"]:
             record(Figure("1 ingest", "bare csv + executemany (no checks)", statistics.median(times["bare"]), "s",
                           shell, "shell .import"))
+            record(Figure("1 ingest", "csvreport ingest in one process with a row loop that checks nothing (the "
+                          "floor: everything but the checks)", statistics.median(times["unchecked"]), "s", shell,
+                          "shell .import", note=f"CPU {statistics.median(cpu['unchecked']):.2f} s = "
+                          f"{statistics.median(cpu['unchecked']) / shell_cpu:.2f} x"))
         # CPU seconds (user + system, the helper included) against the shell's: what a quiet machine's wall
         # times would show for one process, and much less disturbed by other work than wall times.
         record(Figure("1 ingest", f"csvreport ingest in one process (no helper){tag}", single, "s", shell,
