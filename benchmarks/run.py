@@ -217,6 +217,10 @@ def run_child(argv: list[str], env: Optional[dict] = None, stdin: Optional[str] 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as feed:
         feed.write((stdin or "").encode("utf-8"))
         feed.seek(0)
+        # Each run starts with nothing left to write back from the one before: after a minute of
+        # runs that each write 100-300 MB, the kernel's writeback of earlier runs competes with the
+        # measured one (seen: +15 % CPU for every loader, from the fifth spelling of the ingest on).
+        os.sync()
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdin=feed, stdout=out, stderr=err, env=env, cwd=WORK)
         sampler = None
@@ -410,8 +414,10 @@ def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_me
 def target_ingest(args) -> None:
     rows = args.rows
     alone = {"CSVREPORT_HELPER_MIN_BYTES": str(10**15)}  # no helper process: csvreport on one core, as the shell
-    for spelling in args.spellings:
+    for number, spelling in enumerate(args.spellings):
         path = bench_csv(rows, spelling)
+        if number and args.pause:
+            time.sleep(args.pause)
         size = path.stat().st_size / 1e6
         print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), times {spelling.shown}, median of {args.repeat}",
               flush=True)
@@ -803,6 +809,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, help="runs per measurement; the median is shown (default 3)")
     parser.add_argument("--spellings", help=f"comma-separated timestamp spellings for the ingest target, among "
                         f"{', '.join(SPELLINGS)} (default: all)")
+    parser.add_argument("--pause", type=float, help="seconds of rest before each spelling of the ingest target "
+                        "but the first (default 30; 0 with --quick): after a minute of both cores busy, this "
+                        "machine's clock drops and every later figure with it, which an hourly load never sees")
     parser.add_argument("--week-group-by", default="site", help="the hourly report's group_by in the week "
                         "target, comma-separated (default: site, 40 rows a workbook)")
     parser.add_argument("--code", type=Path, help="import csvreport from this folder (e.g. an older version "
@@ -820,6 +829,7 @@ def main() -> None:
     args.week_group_by = [c.strip() for c in args.week_group_by.split(",") if c.strip()]
     args.rows = args.rows or (50_000 if quick else 1_000_000)
     args.repeat = args.repeat or (1 if quick else 3)
+    args.pause = (0 if quick else 30) if args.pause is None else args.pause
     args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
     args.files = 500 if quick else 10_000
     args.db_rows = 200_000 if quick else 10_000_000
