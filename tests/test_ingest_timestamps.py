@@ -98,9 +98,9 @@ def test_a_whole_year_matches_zoneinfo(zone):
         local += step
 
 
-@pytest.mark.parametrize("zone, days", [("Europe/Berlin", ("2026-03-29", "2026-10-25")),
-                                        ("Australia/Lord_Howe", ("2026-04-05", "2026-10-04"))])
-def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
+def load_times(home, cli, zone: str, lines: list[str], fmt: str | None = None) -> list[int]:
+    """Ingest `lines` ("ts,n" and its rows) as a source in `zone` (with `fmt`, if any): `_ts` in order of n,
+    after checking that no row was rejected."""
     from conftest import write_config
 
     write_config(home, text=f"""
@@ -111,9 +111,21 @@ def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
         name = "sensors"
         pattern = "inbox/sensors/*.csv"
         timestamp = "ts"
+        {f'timestamp_format = "{fmt}"' if fmt else ""}
         columns = ["ts", "n"]
         types = {{ n = "integer" }}
     """)
+    write_csv(home / "inbox" / "sensors" / "times.csv", "\n".join(lines) + "\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
+        assert conn.execute("SELECT rows_rejected FROM ingestion_log").fetchone()[0] == 0
+        return [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
+
+
+@pytest.mark.parametrize("zone, days", [("Europe/Berlin", ("2026-03-29", "2026-10-25")),
+                                        ("Australia/Lord_Howe", ("2026-04-05", "2026-10-04"))])
+def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
     tz = ZoneInfo(zone)
     lines, expected = ["ts,n"], []
     for day in days:
@@ -122,13 +134,7 @@ def test_whole_dst_days_through_a_file_match_zoneinfo(home, cli, zone, days):
             local = start + timedelta(seconds=n)
             lines.append(f"{local:%Y-%m-%d %H:%M:%S},{len(expected)}")
             expected.append(int(local.replace(tzinfo=tz, fold=0).timestamp()))
-    write_csv(home / "inbox" / "sensors" / "day.csv", "\n".join(lines) + "\n")
-    result = cli("ingest")
-    assert result.exit_code == 0, result.output
-    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
-        got = [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
-    assert got == expected
-
+    assert load_times(home, cli, zone, lines) == expected
 
 MIXED = ["2026-10-25T02:30:00Z", "2026-10-25 02:30:00", "2026-10-25T02:30:00+01:00", "2026-10-25 02:30:00.250",
          "2026-10-25T02:30:00,5-0530", "2026-10-25", "2026-10-25 02:30", "2026-03-29T02:30:00.123456Z",
@@ -158,20 +164,6 @@ def test_a_file_led_by_any_iso_shape_puts_every_row_on_its_instant(home, cli, le
 
 
 def test_spreadsheet_times_without_leading_zeros_load_like_padded_ones(home, cli):
-    from conftest import write_config
-
-    write_config(home, text="""
-        timezone = "America/New_York"
-        [ingest]
-        settle_seconds = 0
-        [[sources]]
-        name = "sensors"
-        pattern = "inbox/sensors/*.csv"
-        timestamp = "ts"
-        timestamp_format = "%m/%d/%Y %I:%M:%S %p"
-        columns = ["ts", "n"]
-        types = { n = "integer" }
-    """)
     zone = ZoneInfo("America/New_York")
     lines, expected = ["ts,n"], []
     start = datetime(2026, 11, 1)  # the fall-back day: 1:30 AM happens twice, the first is taken
@@ -182,10 +174,4 @@ def test_spreadsheet_times_without_leading_zeros_load_like_padded_ones(home, cli
             f"{local.strftime(':%M:%S %p')}"
         lines.append(f"{text},{n}")
         expected.append(int(local.replace(tzinfo=zone, fold=0).timestamp()))
-    write_csv(home / "inbox" / "sensors" / "excel.csv", "\n".join(lines) + "\n")
-    result = cli("ingest")
-    assert result.exit_code == 0, result.output
-    with sqlite3.connect(home / "data" / "csvreport.sqlite3") as conn:
-        got = [r[0] for r in conn.execute("SELECT _ts FROM sensors ORDER BY n")]
-        bad = conn.execute("SELECT rows_rejected FROM ingestion_log").fetchone()[0]
-    assert bad == 0 and got == expected
+    assert load_times(home, cli, "America/New_York", lines, fmt="%m/%d/%Y %I:%M:%S %p") == expected
