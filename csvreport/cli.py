@@ -99,9 +99,10 @@ class _Group(TyperGroup):
         except (_USAGE_ERROR, typer.Exit, typer.Abort):
             raise
         except BrokenPipeError:
-            # Whoever read our output went away (`csvreport status | head -1`): nothing failed here.
+            # Whoever read our output went away (`csvreport status | head -1`): nothing failed here, and
+            # the command's own answer stands (`status --check` with a problem still exits 1).
             _discard_stdout()
-            raise typer.Exit(0) from None
+            raise typer.Exit(ctx.meta.get(_EXIT_CODE, 0)) from None
         except Exception as exc:  # noqa: BLE001 - the last line of defence for a cron job
             known = db.fault(exc, None)  # a full disk or a permission, named with its path
             if known is not None:
@@ -115,6 +116,9 @@ class _Group(TyperGroup):
             where = f" (the stack is in {written})" if written else ""
             typer.echo(f"Error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
             raise typer.Exit(1) from None
+
+
+_EXIT_CODE = "csvreport.exit_code"  # in the context's meta: what the command exits with, whatever it printed
 
 
 def _discard_stdout() -> None:
@@ -454,6 +458,8 @@ def status(
     if as_json and prometheus:
         raise ConfigError("status: --json and --prometheus are two output formats; give one of them")
     facts = gather(settings_for(ctx, log_file=False))
+    code = 1 if check and facts.problems else 0
+    ctx.meta[_EXIT_CODE] = code  # also when the output cannot be written (a reader that went away)
     if as_json:
         typer.echo(render.to_json(facts))
     elif prometheus:
@@ -464,8 +470,8 @@ def status(
         render.print_table(facts)
     else:
         typer.echo(render.to_text(facts), nl=False)
-    if check and facts.problems:
-        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code)
 
 
 recover_app = typer.Typer(

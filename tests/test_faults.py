@@ -195,6 +195,16 @@ def test_status_into_a_pipe_closed_early_prints_no_traceback(home, cli, reader):
     assert done.stdout == ("{\n" if reader == "head -1" else "")
 
 
+def test_status_check_into_a_closed_pipe_still_exits_1_on_a_problem(home, cli):
+    """A monitoring wrapper with `set -o pipefail` must not read "all is well" because its reader went away."""
+    write_csv(home / "inbox" / "sensors" / "bad.csv", "no,header,we,know\n1,2,3,4\n")
+    assert cli("ingest").exit_code == 0  # quarantined: a problem for an operator
+    for command, expected in (("status --check", "1"), ("status", "0")):
+        line = f"{sys.executable} -m csvreport --home {home} {command} | true; echo ${{PIPESTATUS[0]}}"
+        done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, cwd=REPO, check=False)
+        assert (done.stdout.strip(), done.stderr) == (expected, ""), command
+
+
 # --- usage errors ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
