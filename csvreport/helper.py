@@ -345,7 +345,7 @@ def load_part(databases: tuple[Path, Path], table: str, path: Path, split: Split
             for database, stop in zip(databases, (head_lines, None)):
                 conn = _scratch_table(database, table, rows.source)
                 conn.execute("BEGIN")
-                insert_batches(conn, part, part.batches() if stop is None else part.batches(stop=stop),
+                insert_batches(conn, part, part.batches() if stop is None else part.batches(stop=stop, exact=False),
                                table=quote(table), verb="INSERT")
                 conn.execute("COMMIT")
                 conn.close()

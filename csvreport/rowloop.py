@@ -39,11 +39,15 @@ class Rows:
         """The same checks on another reader (the helper's part), counted in another result."""
         return Rows(reader, self.checks, result, None, line_base)
 
-    def batches(self, stop: float = math.inf) -> Iterator[list]:
-        """The good rows of the records that end before physical line `stop` + 1 (all, by default)."""
+    def batches(self, stop: float = math.inf, exact: bool = True) -> Iterator[list]:
+        """The good rows of the records that end before physical line `stop` + 1 (all, by default).
+
+        Not `exact`: the records up to a whole read of BATCH_ROWS records past `stop` may come too (the
+        helper's first step, whose end only has to be near its line).
+        """
         result, width = self.result, self.width
         next_progress = result.rows_loaded + 10000
-        for batch in self.loop(self.reader, self.check, self.batch_rows * width, stop, self.line_base):
+        for batch in self.loop(self.reader, self.check, self.batch_rows * width, stop, self.line_base, exact):
             stamps = batch[0::width]
             self.merge_span(min(stamps), max(stamps))
             result.rows_loaded += len(stamps)
@@ -115,7 +119,8 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         body.append("else:")
         body += ["    " + line for line in convert_lines]
     body.append(f"batch += (ts, {', '.join(names)},)")
-    helpers.update(ISLICE=itertools.islice, START=record_start, INF=math.inf)
+    helpers.update(ISLICE=itertools.islice, START=record_start, INF=math.inf, CHAIN=itertools.chain,
+                   EXACT_LINES=EXACT_LINES)
     if reference:
         code = _TO_LINE.replace("PER_ROW", _REFERENCE_ROW) + _DISPATCH.replace("to_end(", "to_line(")
     else:
@@ -130,14 +135,16 @@ def _indented(lines: list[str], spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in lines)
 
 
-# The loop to the end of the file (one process, or the helper's tail) reads BATCH_ROWS records at a
-# time with islice and asks nothing per record: no line number, no batch length, no stop. A record
-# that goes to `check` gets its first line from the reader's count (`rows.record_start`).
+# The loop reads BATCH_ROWS records at a time with islice and asks nothing per record: no line
+# number, no batch length; it stops at the first read that would begin at or after line `stop`. A
+# record that goes to `check` gets its first line from the reader's count (`rows.record_start`).
 _TO_END = """
 def to_end(reader, check, batch_len, stop, base):
     batch = []
     while True:
         line = reader.line_num
+        if line >= stop:
+            break
         for f in ISLICE(reader, (batch_len - len(batch)) // WIDTH):
             try:
 BODY
@@ -153,8 +160,9 @@ BODY
     if batch:
         yield batch
 """
-# The loop that stops after physical line `stop` (the parent's part of a shared file) follows the
-# line number record by record.
+# The loop that stops exactly after the record that ends on or after physical line `stop` (the
+# parent's part of a shared file ends where the helper begins) follows the line number record by
+# record, for the last EXACT_LINES lines only: the reads before those stop EXACT_LINES short of it.
 _PER_ROW = """
         try:
 BODY
@@ -170,6 +178,8 @@ _TO_LINE = """
 def to_line(reader, check, batch_len, stop, base):
     batch = []
     previous = reader.line_num
+    if previous >= stop:
+        return
     for f in reader:PER_ROW
         previous = reader.line_num
         if len(batch) >= batch_len:
@@ -181,11 +191,16 @@ def to_line(reader, check, batch_len, stop, base):
         yield batch
 """
 _DISPATCH = """
-def loop(reader, check, batch_len, stop, base):
-    if stop == INF:
+def loop(reader, check, batch_len, stop, base, exact=True):
+    if stop == INF or not exact:
         return to_end(reader, check, batch_len, stop, base)
-    return to_line(reader, check, batch_len, stop, base)
+    return CHAIN(to_end(reader, check, batch_len, stop - EXACT_LINES, base),
+                 to_line(reader, check, batch_len, stop, base))
 """
+# Lines before an exact stop that are read record by record. A read of BATCH_ROWS records that
+# began before them and spans more (records of 64 lines on average) can pass the stop: the parent's
+# part then does not end where the helper's begins, and the parent reads the file on by itself.
+EXACT_LINES = 4096
 
 
 @functools.lru_cache(maxsize=64)

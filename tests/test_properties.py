@@ -28,6 +28,7 @@ from conftest import write_config
 from csvreport import helper
 from csvreport import rows as rowcheck
 from csvreport.config import load_settings
+from csvreport import rowloop
 from csvreport.rowloop import compile_loop
 from csvreport.timeconv import TimestampParser, fixed_layout
 from test_fast_paths import SOURCE
@@ -366,3 +367,41 @@ def test_a_date_and_a_time_in_two_columns_give_what_their_joined_text_gives(home
         return flat, [(b.line, b.reason) for b in result.bad_rows]
 
     assert run("compiled") == run("reference")
+
+
+@pytest.mark.parametrize("exact_lines", [2, 4096])
+@settings(BOUNDED, max_examples=60)
+@given(records=st.lists(st.lists(st.sampled_from(["1", "x", "", "a\nb", "c\r\nd\ne", "bad,"]), min_size=2, max_size=2),
+                        min_size=1, max_size=40), at=st.floats(0.0, 1.0))
+def test_a_part_that_must_end_at_a_line_ends_where_the_reference_ends(home, monkeypatch, exact_lines, records, at):
+    """The parent's part of a shared file: read in chunks, then record by record for the last lines.
+    It ends on the same record as the reference, with the same rows and bad rows, or has passed the
+    line (only when chunks are read that close to it), so the parent then reads the file on itself."""
+    monkeypatch.setattr(rowloop, "EXACT_LINES", exact_lines)
+    write_config(home, text=SOURCE + """
+    columns = ["n", "v"]
+    types = { n = "integer" }
+""")
+    source = load_settings(home, None).sources[0]
+    header = ["n", "v"]
+    plan = rowcheck.plan_columns(source, header)
+    checks = rowcheck.Checks(source, header, plan, 7, None, 1774688400, 10**6, 4)
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerows([header, *records])
+    text = buffer.getvalue()
+    stop = 1 + int(at * (len(text.splitlines()) + 1))
+
+    def run(way: str) -> tuple:
+        result = rowcheck.LoadResult()
+        reader = csv.reader(io.StringIO(text, newline=""))
+        next(reader)
+        loop = compile_loop(checks, reference=way == "reference")
+        flat = [v for batch in loop(reader, rowcheck.check_row(checks, result), 4 * checks.width, stop, 0)
+                for v in batch]
+        return reader.line_num, flat, [(b.line, b.reason) for b in result.bad_rows]
+
+    fast, slow = run("compiled"), run("reference")
+    if exact_lines == 4096:
+        assert fast == slow
+    else:
+        assert fast == slow or fast[0] > max(stop, slow[0])
