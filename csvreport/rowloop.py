@@ -2,9 +2,10 @@
 
 The reference check (`rows.check_row`) walks a list of (column, converter) pairs per row.
 The loop here is generated from the file's header and the source's configuration:
-positions are constants, the timestamp is a cut and two dict look-ups (`timeconv`), each
-type check is inlined. It takes a row only when the reference would take it with the same
-values; anything else raises inside the loop and goes to the reference, which decides.
+positions are constants, the timestamp is a cut and two or three dict look-ups (`timeconv`,
+picked by the file's first time), each type check is inlined, and records are read 64 at a
+time. It takes a row only when the reference would take it with the same values; anything
+else raises inside the loop and goes to the reference, which decides.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ class Rows:
 
 
 def compile_loop(checks: Checks, reference: bool = False) -> Callable:
-    """Compile the row loop for this file's layout: one generator, no per-column loop or call.
+    """Compile the row loop for this file's layout: a generator, no per-column loop or call.
 
     It takes a row only when the reference would take it with the same values: the field
-    count matches, the timestamp has the common ISO shape (or parses), each typed value
-    converts by the same rule. Anything else raises inside the loop and goes to `check`.
+    count matches, the timestamp has the shape the file's first time picked (or parses), each
+    typed value converts by the same rule. Anything else raises inside the loop and goes to `check`.
     The generated code holds only positions and names of helpers, never text from a file.
     With `reference`, the same loop hands every row to `check` (for tests and the benchmark).
     """
