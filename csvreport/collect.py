@@ -13,7 +13,7 @@ from typing import Optional
 
 from csvreport.config import Settings, Source
 from csvreport.db import current_user
-from csvreport.patterns import pattern_folder
+from csvreport.patterns import absolute_pattern, pattern_folder
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial")
 
@@ -45,8 +45,7 @@ def find_files(settings: Settings, source: Source, now: float | None = None) -> 
     seen: set[Path] = set()
     found = Found([], [])
     for pattern in source.patterns:
-        full = os.path.expanduser(pattern)
-        full = full if os.path.isabs(full) else os.path.join(settings.home, full)
+        full = absolute_pattern(pattern, settings.home)
         folder = pattern_folder(full)
         problem = folder_problem(folder)
         if problem:

@@ -21,7 +21,7 @@ from csvreport.config import (MEASURE_FUNCS, NAME_RE, PUBLIC_AUTHORITY, PUBLIC_G
                               SHEET_FORBIDDEN, SLOT_RE, SMTP_PASSWORD_ENV, TYPES, Email, Limit, Measure, Paths,
                               Remote, Report, Settings, Source, did_you_mean)
 from csvreport.errors import ConfigError
-from csvreport.patterns import SYSTEM_FOLDERS, glob_problem, pattern_can_reach
+from csvreport.patterns import SYSTEM_FOLDERS, absolute_pattern, glob_problem, pattern_can_reach
 
 TOP_LEVEL = {"timezone", "paths", "ingest", "sources", "reports", "hourly", "daily", "email", "monitor",
              "sharepoint"}
@@ -265,8 +265,7 @@ class ForbiddenPatterns:
 
     def why(self, pattern: str) -> Optional[str]:
         """Why the pattern may not be read: it can match inside csvreport's own folders or a system folder."""
-        full = os.path.expanduser(pattern)
-        full = full if os.path.isabs(full) else os.path.join(self.home, full)
+        full = absolute_pattern(pattern, self.home)
         for folder, what in self.own:
             if pattern_can_reach(full, folder):
                 return (f"can match files inside {folder}, csvreport's own {what} folder; point it at the folder the "

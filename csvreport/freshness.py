@@ -129,13 +129,12 @@ def loaded(conn: sqlite3.Connection, table: str, ingestion_id: int, first_row_id
         _record(conn, table, sorted(quarters), f"ingestion {ingestion_id} arrived")
 
 
-def removing(conn: sqlite3.Connection, table: str, ingestion_id: int, why: str) -> None:
-    """Before the rows of one ingestion are deleted (`why`: superseded, purged): record their quarters."""
-    first, last, low, high, rows = conn.execute(
-        "SELECT first_row_id, last_row_id, min_ts, max_ts, rows_loaded FROM ingestion_log WHERE id = ?",
-        (ingestion_id,)).fetchone()
-    _record(conn, table, _quarters_of_load(conn, table, ingestion_id, first, last, low, high, rows),
-            f"ingestion {ingestion_id} {why}")
+def removing(conn: sqlite3.Connection, table: str, ingestion_id: int, why: str, first_row_id: int,
+             last_row_id: int, min_ts: Optional[int], max_ts: Optional[int], rows: int) -> None:
+    """Before the rows of one ingestion (its ingestion_log values) are deleted (`why`: superseded, purged):
+    record their quarters."""
+    _record(conn, table, _quarters_of_load(conn, table, ingestion_id, first_row_id, last_row_id, min_ts, max_ts,
+                                           rows), f"ingestion {ingestion_id} {why}")
 
 
 def restored(conn: sqlite3.Connection, table: str, part_id: int) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import dataclasses
 import glob
 import io
 import itertools
@@ -38,7 +37,7 @@ from typing import Callable, Optional
 from csvreport.config import Source
 from csvreport.db import SQL_TYPES, quote
 from csvreport.errors import ConfigError
-from csvreport.insert import column_names, insert_batches
+from csvreport.insert import column_names, insert_batches, insert_verb
 from csvreport.rowloop import Rows
 from csvreport.rows import LoadResult
 
@@ -350,7 +349,7 @@ def load_part(databases: tuple[Path, Path], table: str, path: Path, split: Split
                 conn.execute("COMMIT")
                 conn.close()
                 if stop is not None:
-                    send(dataclasses.replace(result, bad_rows=list(result.bad_rows)))
+                    send(result)  # pickled now: what follows does not change what the parent gets
     result.rows_read = result.rows_loaded + result.bad_count
     return result
 
@@ -399,7 +398,7 @@ def take_helper_rows(conn: sqlite3.Connection, rows: Rows, shared: Shared) -> bo
 
 def _copy(conn: sqlite3.Connection, source: Source, table: str, expected: int) -> None:
     names = column_names(source)
-    verb = "INSERT OR REPLACE" if source.key else "INSERT OR FAIL"
+    verb = insert_verb(source)
     copied = conn.execute(f"{verb} INTO main.{quote(source.name)} ({names}) SELECT {names} FROM {table} "
                           "ORDER BY rowid").rowcount
     if copied != expected:

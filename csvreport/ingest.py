@@ -287,12 +287,13 @@ def delete_ingestion_rows(conn: sqlite3.Connection, table: str, ingestion_id: in
     """Delete exactly the rows one ingestion inserted (its rowid range, checked by id); `why` says so to the
     workbooks of their windows, which become stale. With `count_only`, count the rows that would go and
     delete nothing."""
-    first, last = conn.execute("SELECT first_row_id, last_row_id FROM ingestion_log WHERE id = ?",
-                               (ingestion_id,)).fetchone()
+    first, last, low, high, rows = conn.execute(
+        "SELECT first_row_id, last_row_id, min_ts, max_ts, rows_loaded FROM ingestion_log WHERE id = ?",
+        (ingestion_id,)).fetchone()
     if first is None:
         return 0
     where = f"FROM {db.quote(table)} WHERE _id BETWEEN ? AND ? AND _ingestion_id = ?"
     if count_only:
         return int(conn.execute(f"SELECT count(*) {where}", (first, last, ingestion_id)).fetchone()[0])
-    freshness.removing(conn, table, ingestion_id, why)
+    freshness.removing(conn, table, ingestion_id, why, first, last, low, high, rows)
     return conn.execute(f"DELETE {where}", (first, last, ingestion_id)).rowcount

@@ -23,6 +23,12 @@ def column_names(source: Source) -> str:
     return ", ".join(["_ingestion_id", "_ts", *(quote(c) for c in source.columns)])
 
 
+def insert_verb(source: Source) -> str:
+    """How rows are stored: a keyed source replaces the older row with the same key; OR FAIL, the statement
+    journal is not needed (a failing statement fails the whole file anyway)."""
+    return "INSERT OR REPLACE" if source.key else "INSERT OR FAIL"
+
+
 def insert_batches(conn: sqlite3.Connection, rows: Rows, batches: Iterator[list],
                     table: Optional[str] = None, verb: Optional[str] = None) -> None:
     """Insert flat batches of rows with multi-row INSERTs, in file order.
@@ -37,8 +43,7 @@ def insert_batches(conn: sqlite3.Connection, rows: Rows, batches: Iterator[list]
     # The load's ingestion id is written into the statement (an int, never text from a file):
     # a million rows bind a million values fewer.
     row = f"({int(rows.checks.ingestion_id)}, " + ", ".join("?" * width) + ")"
-    # OR FAIL: the statement journal is not needed; a failing statement fails the whole file anyway.
-    verb = verb or ("INSERT OR REPLACE" if source.key else "INSERT OR FAIL")
+    verb = verb or insert_verb(source)
     full = rows.batch_rows * width
     batches = iter(batches)
     short: list[list] = []

@@ -15,6 +15,12 @@ _MAGIC = re.compile(r"[*?[]")
 _FAMILY_NAMES = {"lib*": ("lib", "lib32", "lib64", "libx32", "libexec")}
 
 
+def absolute_pattern(pattern: str, home: object) -> str:
+    """The pattern as ingest searches it: `~` expanded, a relative one under the home folder."""
+    full = os.path.expanduser(pattern)
+    return full if os.path.isabs(full) else os.path.join(str(home), full)
+
+
 def pattern_folder(pattern: str) -> str:
     """The folder a glob starts from: its leading components that hold no wildcard."""
     parts = os.path.normpath(pattern).split(os.sep)

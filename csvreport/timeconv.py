@@ -53,14 +53,25 @@ def local_to_epoch(local: datetime, zone: ZoneInfo) -> int:
     return int(local.replace(tzinfo=zone, fold=0).timestamp() // 1)
 
 
-class HourTable(dict):
+class _Table(dict):
+    """A table filled on first use (`__missing__`), emptied when it holds `limit` keys: a file of
+    scattered values cannot grow it without bound."""
+
+    limit = 50_000  # hours: 5.7 years
+
+    def keep(self, key: str, value: Optional[int]) -> Optional[int]:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+class HourTable(_Table):
     """`"YYYY-MM-DD HH:"` (or with T) -> epoch of that local hour's :00:00, computed on first use.
 
     The value is None when the offset does not hold for the whole hour (a shift at :30);
     a key that is not a valid local hour raises KeyError and is not stored.
     """
-
-    limit = 50_000  # hours (5.7 years) kept at most: a file of scattered dates cannot grow it without bound
 
     def __init__(self, zone: ZoneInfo):
         super().__init__()
@@ -70,38 +81,23 @@ class HourTable(dict):
         start = _iso_hour(key)
         first = local_to_epoch(start, self.zone)
         last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
-        if len(self) >= self.limit:
-            self.clear()
-        base = self[key] = first if last - first == 3599 else None
-        return base
+        return self.keep(key, first if last - first == 3599 else None)
 
 
-class UtcHourTable(dict):
+class UtcHourTable(_Table):
     """`"YYYY-MM-DD HH:"` (or with T) -> epoch of that hour read as UTC: the base of a value with an offset."""
 
-    limit = HourTable.limit
-
-    def __missing__(self, key: str) -> int:
-        base = calendar.timegm(_iso_hour(key).timetuple())
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = base
-        return base
+    def __missing__(self, key: str) -> Optional[int]:
+        return self.keep(key, calendar.timegm(_iso_hour(key).timetuple()))
 
 
-class ZonedMinuteSecond(dict):
+class ZonedMinuteSecond(_Table):
     """`"MM:SS"` and a zone (`"Z"`, `"+01:00"` ...) -> seconds into the hour, less the offset: the
     rest of an ISO value with an offset after its UTC hour, in one look-up. Filled on first use
     (3,600 keys per offset a file uses); any other text raises KeyError and is not stored."""
 
-    limit = HourTable.limit
-
-    def __missing__(self, key: str) -> int:
-        value = MINUTE_SECOND[key[:5]] - OFFSETS[key[5:]]  # "MM" alone leaves no zone: KeyError
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
-        return value
+    def __missing__(self, key: str) -> Optional[int]:
+        return self.keep(key, MINUTE_SECOND[key[:5]] - OFFSETS[key[5:]])  # "MM" alone leaves no zone: KeyError
 
 
 def _iso_hour(key: str) -> datetime:
@@ -213,7 +209,7 @@ def fixed_layout(fmt: str) -> Optional[Layout]:
     return Layout(fmt, position, minute, part_end, zero, table) if fixed else None
 
 
-class LayoutHourTable(dict):
+class LayoutHourTable(_Table):
     """The hour key of a layout (the text without its minute and second) -> epoch.
 
     A key is parsed once, with its minute part put back at zero, by `datetime.strptime`
@@ -226,12 +222,10 @@ class LayoutHourTable(dict):
     the caller parses that text with strptime.
     """
 
-    limit = HourTable.limit
-
     def __init__(self, zone: ZoneInfo, layout: Layout):
         super().__init__()
         self.zone, self.layout = zone, layout
-        self.key_width = layout.width - (layout.end - (layout.minute or layout.end))
+        self.key_width = layout.width - (layout.end - (layout.end if layout.minute is None else layout.minute))
 
     def __missing__(self, key: str) -> Optional[int]:
         layout = self.layout
@@ -254,10 +248,7 @@ class LayoutHourTable(dict):
             raise KeyError(key)
         first = local_to_epoch(local, self.zone)
         last = local_to_epoch(local + timedelta(seconds=layout.span), self.zone)
-        if len(self) >= self.limit:
-            self.clear()
-        base = self[key] = first if last - first == layout.span else None
-        return base
+        return self.keep(key, first if last - first == layout.span else None)
 
 
 class TimestampParser:
@@ -368,14 +359,10 @@ class TimestampParser:
 
 
 def _offset(text: str) -> int:
-    if text == "Z":
-        return 0
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"UTC offset {text!r} is out of range")
-    return sign * (hours * 3600 + minutes * 60)
+    try:
+        return OFFSETS[text]  # every offset ISO_RE takes whose hours and minutes are in range
+    except KeyError:
+        raise ValueError(f"UTC offset {text!r} is out of range") from None
 
 
 def epoch_to_local(epoch: int, zone: str) -> datetime:
