@@ -50,10 +50,15 @@ class Window:
         return f"{local_text(self.local_start)} to {local_text(self.local_end)} ({self.zone})"
 
 
+def offset_text(moment: datetime) -> str:
+    """`+01:00`: the UTC offset of an aware time."""
+    text = moment.strftime("%z")
+    return f"{text[:3]}:{text[3:]}"
+
+
 def local_text(moment: datetime) -> str:
     """`2026-10-25 02:00 +01:00`: wall clock with its offset, unambiguous at a DST change."""
-    offset = moment.strftime("%z")
-    return f"{moment:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
+    return f"{moment:%Y-%m-%d %H:%M} {offset_text(moment)}"
 
 
 @lru_cache(maxsize=512)
@@ -106,6 +111,12 @@ def slot_end(zone: str, day: date, until: str) -> int:
 
 def day_window(zone: str, day: date, until: str) -> Window:
     return Window(day_start(zone, day), slot_end(zone, day, until), zone)
+
+
+def daily_slot(window: Window) -> tuple[date, str]:
+    """The day and the slot (`HH:MM`, 24:00 for the day's end) of a daily window, read back from its end."""
+    local, end = window.local_start, window.local_end
+    return local.date(), "24:00" if end.date() > local.date() else f"{end:%H:%M}"
 
 
 _HOUR_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*(Z|[+-]\d{2}:?\d{2})?\Z")
@@ -272,19 +283,14 @@ def day_before(window: Window) -> Optional[Window]:
     A window of one hour maps to the same local hour of the day before (the first of a
     repeated hour); a longer window (a day up to a slot) to the same span of that day.
     """
-    tz = ZoneInfo(window.zone)
-    start, end = window.local_start, window.local_end
+    start = window.local_start
     day = start.date() - timedelta(days=1)
     if window.end - window.start == 3600:
         for hour in hours_of_day(window.zone, day):
             if hour.local_start.replace(tzinfo=None) == (start.replace(tzinfo=None) - timedelta(days=1)):
                 return hour
         return None
-    first = day_start(window.zone, day)
-    if end.date() > start.date() and (end.hour, end.minute) == (0, 0):
-        return Window(first, day_start(window.zone, start.date()), window.zone)
-    naive_end = datetime(day.year, day.month, day.day, end.hour, end.minute)
-    return Window(first, int(naive_end.replace(tzinfo=tz, fold=0).timestamp()), window.zone)
+    return day_window(window.zone, day, daily_slot(window)[1])
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,15 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 from zoneinfo import ZoneInfo
 
 from csvreport import db, freshness, log
-from csvreport.aggregate import (MAX_LINES, Window, aggregate, day_before, day_window, hour_totals, hours_between,
-                                 hours_of_day, local_text, overall_only, parse_hour, report_sources, source_summary)
+from csvreport.aggregate import (MAX_LINES, Window, aggregate, daily_slot, day_before, day_window, hour_totals,
+                                 hours_between, hours_of_day, local_text, overall_only, parse_hour, report_sources,
+                                 source_summary)
 from csvreport.config import SLOT_RE, Settings
 from csvreport.errors import ConfigError
 from csvreport.runs import Run
@@ -213,15 +214,15 @@ def _has_rows_in(conn: sqlite3.Connection, source: str, ingestion_id: int, start
 _Key = TypeVar("_Key")
 
 
-def _decide(settings: Settings, conn: sqlite3.Connection, kind: str,
-            candidates: list[tuple[Window, Path, _Key]]) -> list[tuple[_Key, str, str]]:
-    """(key, reason, detail) for each candidate window that must be written."""
+def _decide(settings: Settings, conn: sqlite3.Connection, kind: str, candidates: list[tuple[Window, Path, _Key]],
+            marked: dict[int, tuple[str, str]]) -> list[tuple[_Key, str, str]]:
+    """(key, reason, detail) for each candidate window that must be written; `marked` is `freshness.stale`."""
     if not candidates:
         return []
     known = records(conn, kind, min(w.start for w, _, _ in candidates), max(w.start for w, _, _ in candidates))
     layout = layout_fingerprint(settings)
     reasons = stale(conn, settings, [r for r in known.values() if r.layout == layout])
-    for book, (cause, _) in freshness.stale(conn, kind, {s.name for s in settings.sources}).items():
+    for book, (cause, _) in marked.items():
         reasons.setdefault(book, cause)
     due: list[tuple[_Key, str, str]] = []
     for window, path, key in candidates:
@@ -243,19 +244,21 @@ def due_hourly(settings: Settings, conn: sqlite3.Connection, now: float) -> list
     """Complete hours of the catch-up window that have no workbook, lost it, or are stale; older stale ones."""
     windows = hours_between(settings.timezone, int(now) - settings.catch_up_hours * 3600, int(now))
     candidates = [(w, hourly_path(settings, w), w) for w in windows]
-    return stale_beyond(settings, conn, "hourly", {(w.start, w.end) for w in windows}) + [
-        hourly_job(settings, w, reason, detail) for w, reason, detail in _decide(settings, conn, "hourly", candidates)]
+    marked = freshness.stale(conn, "hourly", {s.name for s in settings.sources})
+    return stale_beyond(settings, conn, "hourly", {(w.start, w.end) for w in windows}, marked) + [
+        hourly_job(settings, w, reason, detail)
+        for w, reason, detail in _decide(settings, conn, "hourly", candidates, marked)]
 
 
-def stale_beyond(settings: Settings, conn: sqlite3.Connection, kind: str, candidates: set[tuple[int, int]]
-                 ) -> list[Job]:
-    """Stale workbooks of windows outside `candidates` (older than the catch-up range), oldest first.
+def stale_beyond(settings: Settings, conn: sqlite3.Connection, kind: str, candidates: set[tuple[int, int]],
+                 marked: dict[int, tuple[str, str]]) -> list[Job]:
+    """Stale workbooks (`marked`, from `freshness.stale`) of windows outside `candidates` (older than the
+    catch-up range), oldest first.
 
     Skipped: a window laid out for another zone or [[reports]] configuration (its window may
     not exist any more), and a window whose rows are archived (never rewritten)."""
     from csvreport.archive import archived_window
 
-    marked = freshness.stale(conn, kind, {s.name for s in settings.sources})
     if not marked:
         return []
     layout = layout_fingerprint(settings)
@@ -274,9 +277,7 @@ def job_for_window(settings: Settings, kind: str, window: Window, reason: str, d
     """The job that writes a recorded window again (its daily slot read back from the window's end)."""
     if kind == "hourly":
         return hourly_job(settings, window, reason, detail)
-    local, end = window.local_start, window.local_end
-    until = "24:00" if end.date() > local.date() else f"{end:%H:%M}"
-    return daily_job(settings, local.date(), until, reason, detail)
+    return daily_job(settings, *daily_slot(window), reason, detail)
 
 
 def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[Job]:
@@ -289,9 +290,10 @@ def due_daily(settings: Settings, conn: sqlite3.Connection, now: float) -> list[
             window = day_window(zone, day, slot)
             if window.end <= now:
                 candidates.append((window, daily_path(settings, day, slot), (day, slot)))
-    return stale_beyond(settings, conn, "daily", {(w.start, w.end) for w, _, _ in candidates}) + [
+    marked = freshness.stale(conn, "daily", {s.name for s in settings.sources})
+    return stale_beyond(settings, conn, "daily", {(w.start, w.end) for w, _, _ in candidates}, marked) + [
         daily_job(settings, day, slot, reason, detail)
-        for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates)]
+        for (day, slot), reason, detail in _decide(settings, conn, "daily", candidates, marked)]
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -413,10 +415,9 @@ def publish(settings: Settings, conn: sqlite3.Connection, run: Run, job: Job) ->
     content = workbook.Content(job.kind, job.window, summaries, tables, by_hour, previous, earlier,
                                correction=corrected(conn, settings, job.kind, job.window))
     saved = workbook.save(job.path, content)
-    written_at = datetime.now(timezone.utc)
+    stamp = db.utcnow()
     rows = sum(s.rows for s in summaries)
     files = sum(s.files for s in summaries)
-    stamp = written_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     with db.transaction(conn):
         before = conn.execute("SELECT id FROM workbooks WHERE kind = ? AND window_start = ? AND window_end = ?",
                               (job.kind, job.window.start, job.window.end)).fetchone()

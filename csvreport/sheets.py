@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from csvreport import __version__
-from csvreport.aggregate import MAX_LINES, ReportTable, Window
+from csvreport.aggregate import MAX_LINES, ReportTable, Window, local_text, offset_text
 from csvreport.config import Limit, Measure
 
 if TYPE_CHECKING:  # openpyxl itself is imported only when a workbook is written
@@ -48,11 +48,6 @@ FONT = "Calibri"  # the workbook's default font; LibreOffice shows its metric tw
 
 
 # -- words for people ------------------------------------------------------------------------
-
-
-def offset_text(moment: datetime) -> str:
-    text = moment.strftime("%z")
-    return f"{text[:3]}:{text[3:]}"
 
 
 def _day_words(moment: datetime) -> str:
@@ -533,8 +528,8 @@ class _Writer:
             ("workbook", content.kind),
             ("title", content.title),
             ("window", self.words),
-            ("window start", _local(window.local_start)),
-            ("window end", _local(window.local_end)),
+            ("window start", local_text(window.local_start)),
+            ("window end", local_text(window.local_end)),
             ("time zone", window.zone),
             ("window in UTC", f"{_utc(window.start)} to {_utc(window.end)}"),
             ("data as of", f"{moment_words(stamp, window)} ({stamp})" if stamp else "no data in this window"),
@@ -595,10 +590,6 @@ def _quoted(sheet: str) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
-
-def _local(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} {offset_text(moment)}"
 
 
 def _utc(epoch: int) -> str:

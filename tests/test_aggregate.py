@@ -10,8 +10,8 @@ import pytest
 
 from conftest import write_config, write_csv
 from csvreport import db, freshness
-from csvreport.aggregate import (aggregate, day_window, hour_totals, hours_between, hours_of_day, parse_hour,
-                                 slot_end)
+from csvreport.aggregate import (aggregate, day_before, day_window, hour_totals, hours_between, hours_of_day,
+                                 parse_hour, slot_end)
 from csvreport.config import load_settings
 from csvreport.errors import ConfigError
 from csvreport.reports import records
@@ -180,3 +180,15 @@ def test_workbooks_table_is_created_by_migration_0002(loaded):
     assert {"kind", "window_start", "window_end", "local_start", "local_end", "zone", "path", "sha256",
             "written_at", "rows", "files", "data_mark", "change_mark"} <= columns
     assert sqlite3.sqlite_version_info >= (3, 35)  # RETURNING, used to record a workbook
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"])
+@pytest.mark.parametrize("until", ["24:00", "06:00", "12:00", "18:00"])
+def test_the_day_before_a_daily_window_is_the_same_slot_of_the_day_before(zone, until):
+    """Every day of 2026: the comparison column of a daily workbook covers the whole slot of the day
+    before. In Santiago, local midnight of 2026-09-06 is skipped, so 2026-09-05 ends at 01:00 on the
+    next day: its day before is still the whole of 2026-09-04, not one hour of it."""
+    day = date(2026, 1, 2)
+    while day.year == 2026:
+        assert day_before(day_window(zone, day, until)) == day_window(zone, day - timedelta(days=1), until), day
+        day += timedelta(days=1)
