@@ -244,6 +244,7 @@ def ingest(
     Example: csvreport --home /srv/csvreport --quiet ingest --wait 60
     """
     from csvreport.ingest import ingest as run_ingest
+    from csvreport.ingest import log_dry_run
     from csvreport.progress import file_progress
     from csvreport.runs import recorded_run
 
@@ -258,10 +259,11 @@ def ingest(
 
             with unrecorded(settings, "ingest", wait) as (conn, run):
                 run_ingest(settings, conn, run, source, dry_run=True, rehash=rehash, progress=progress)
-            return
-        with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
-            run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
-    if sync_error is not None:
+            log_dry_run(run)
+        else:
+            with recorded_run(settings, "ingest", arguments, wait) as (conn, run):
+                run_ingest(settings, conn, run, source, rehash=rehash, progress=progress)
+    if sync_error is not None:  # after the load, dry run or not: SharePoint's refusal is the command's answer
         raise sync_error
 
 
@@ -293,7 +295,7 @@ def _sync(settings: Settings, remote: str | None, dry_run: bool, wait: float) ->
     remotes = sharepoint.prepare(settings, remote)
     arguments = {"remote": remote, "dry_run": dry_run}
     try:
-        with (unrecorded(settings, "sync", wait, summary=False) if dry_run
+        with (unrecorded(settings, "sync", wait) if dry_run
               else recorded_run(settings, "sync", arguments, wait)) as (conn, run):
             sharepoint.sync(settings, conn, run, remotes, dry_run=dry_run)
     except CsvReportError as exc:

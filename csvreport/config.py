@@ -24,7 +24,6 @@ else:  # pragma: no cover - exercised only on old Pythons
 
 from csvreport.errors import ConfigError
 from csvreport.patterns import pattern_can_reach as pattern_can_reach  # imported from here elsewhere
-from csvreport.patterns import pattern_folder as pattern_folder
 
 HOME_ENV = "CSVREPORT_HOME"
 DEFAULT_CONFIG = Path("config") / "settings.toml"

@@ -211,6 +211,15 @@ def ingest_file(settings: Settings, conn: sqlite3.Connection, run: Run, source: 
                    rows_rejected=result.bad_count, rows_read=result.rows_read)
 
 
+def log_dry_run(run: Run) -> None:
+    """What a dry run of ingest would have done, in one line, once its lock is released."""
+    c = run.counts
+    log.info("ingest", f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
+             f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "
+             f"{c['files_quarantined']} would be quarantined ({c['rows_quarantined']} rows)",
+             **{k: v for k, v in c.items() if v})
+
+
 def inside_home(settings: Settings, path: Path) -> bool:
     """Whether the file really lives in the home folder (links resolved): only there may csvreport delete it."""
     home = os.path.realpath(settings.home)

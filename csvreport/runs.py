@@ -141,8 +141,7 @@ def _record_skipped(settings: Settings, command: str, arguments: dict[str, Any],
 
 
 @contextmanager
-def dry_run(settings: Settings, command: str, wait: float = 0.0,
-            summary: bool = True) -> Iterator[tuple[sqlite3.Connection, Run]]:
+def dry_run(settings: Settings, command: str, wait: float = 0.0) -> Iterator[tuple[sqlite3.Connection, Run]]:
     """Lock and database as for a real run, but nothing recorded: the caller rolls back its work.
 
     A dry run writes nothing at all: without a database it works on an empty one in memory
@@ -164,13 +163,6 @@ def dry_run(settings: Settings, command: str, wait: float = 0.0,
                 yield conn, run
             finally:
                 conn.close()
-    if not summary:  # the command says what it would have done itself
-        return
-    c = run.counts
-    log.info(command, f"dry run: nothing was changed; {c['files_seen']} files seen, {c['files_skipped']} known "
-             f"already, {c['files_loaded']} would load ({c['rows_loaded']} rows, {c['rows_rejected']} rejected), "
-             f"{c['files_quarantined']} would be quarantined ({c['rows_quarantined']} rows)",
-             **{k: v for k, v in c.items() if v})
 
 
 def _in_memory(copy_of: sqlite3.Connection | None = None, home: Path | None = None) -> sqlite3.Connection:

@@ -690,9 +690,7 @@ def _download(conn: sqlite3.Connection, run: Run, graph: Graph, remote: Remote, 
         # The file arrives whole, so it need not settle: dated as SharePoint dates it, ingest takes it at once.
         os.utime(temp, (item.modified, item.modified))
     replace_durably(temp, final)  # the drop folder sees the verified file whole or not at all
-    with db.transaction(conn):
-        conn.execute("UPDATE sharepoint_items SET state = 'downloaded', temp_path = NULL, downloaded_at = ? "
-                     "WHERE remote = ? AND item_id = ?", (now, remote.name, item.id))
+    _set_downloaded(conn, remote, item.id, now)
     tally.downloaded += 1
     log.info(STAGE, f"downloaded {item.name} ({item.size} bytes, quickXorHash verified) to {final}",
              remote=remote.name, file=str(final))
@@ -746,6 +744,12 @@ def _mark(conn: sqlite3.Connection, graph: Graph, remote: Remote, drive_id: str,
         _set_gone(conn, remote, item.id, "deleted in SharePoint before it was marked processed")
 
 
+def _set_downloaded(conn: sqlite3.Connection, remote: Remote, item_id: str, when: str) -> None:
+    with db.transaction(conn):
+        conn.execute("UPDATE sharepoint_items SET state = 'downloaded', temp_path = NULL, downloaded_at = ? "
+                     "WHERE remote = ? AND item_id = ?", (when, remote.name, item_id))
+
+
 def _set_marked(conn: sqlite3.Connection, remote: Remote, item_id: str, name: str | None) -> None:
     with db.transaction(conn):
         conn.execute("UPDATE sharepoint_items SET state = 'marked', marked_at = ?, processed_name = ?, "
@@ -788,9 +792,7 @@ def _finish_placing(conn: sqlite3.Connection, remote: Remote) -> None:
             replace_durably(Path(temp), Path(local))
             log.info(STAGE, f"finished placing {local} (verified before an earlier run ended)", remote=remote.name,
                      file=local)
-        with db.transaction(conn):
-            conn.execute("UPDATE sharepoint_items SET state = 'downloaded', temp_path = NULL, downloaded_at = ? "
-                         "WHERE remote = ? AND item_id = ?", (db.utcnow(), remote.name, item_id))
+        _set_downloaded(conn, remote, item_id, db.utcnow())
 
 
 def _remove_stale_temps(remote: Remote) -> None:

@@ -192,18 +192,9 @@ class Facts:
     problems: list[str] = field(default_factory=list)  # filled by csvreport.health
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "generated_at": self.generated_at,
-            "home": self.home,
-            "database": asdict(self.database),
-            "sources": [asdict(s) for s in self.sources],
-            "runs": [r.to_dict() for r in self.runs],
-            "workbooks": {kind: asdict(book) if book else None for kind, book in self.workbooks.items()},
-            "due_workbooks": None if self.due_workbooks is None else [asdict(d) for d in self.due_workbooks],
-            "unsent_workbooks": None if self.unsent_workbooks is None else [asdict(u) for u in self.unsent_workbooks],
-            "remotes": [asdict(r) for r in self.remotes],
-            "problems": list(self.problems),
-        }
+        row = asdict(self)
+        row["runs"] = [r.to_dict() for r in self.runs]  # only the columns the database has
+        return row
 
 
 # --- gathering -----------------------------------------------------------------------------

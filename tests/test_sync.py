@@ -515,6 +515,10 @@ def test_ingest_sync_loads_local_files_even_when_sharepoint_refuses(graph, home,
     local = home / "inbox" / "sensors" / "local.csv"
     local.write_bytes(csv_bytes(9))
     os.utime(local, (time.time() - 3600,) * 2)
+    result = cli("ingest", "--sync", "--dry-run")  # the dry run says so too, and loads nothing
+    assert result.exit_code == 1
+    assert "Error: the token endpoint refused the app (invalid_client" in result.output
+    assert "dry run: nothing was changed; 1 files seen" in result.output
     result = cli("ingest", "--sync")
     assert result.exit_code == 1
     assert "Error: the token endpoint refused the app (invalid_client" in result.output
