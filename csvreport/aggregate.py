@@ -49,6 +49,16 @@ class Window:
     def label(self) -> str:
         return f"{local_text(self.local_start)} to {local_text(self.local_end)} ({self.zone})"
 
+    def wall_clock(self) -> tuple[str, str]:
+        """Start and end as wall-clock HH:MM, the day's end as 24:00; an hour ends one wall-clock hour
+        after it starts, also when the clock jumps at its end."""
+        start = self.local_start
+        if self.end - self.start == 3600:
+            end = (start.replace(tzinfo=None) + timedelta(hours=1)).strftime("%H:%M")
+        else:
+            end = self.local_end.strftime("%H:%M")
+        return f"{start:%H:%M}", "24:00" if end == "00:00" else end
+
 
 def offset_text(moment: datetime) -> str:
     """`+01:00`: the UTC offset of an aware time."""

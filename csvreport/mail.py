@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from csvreport import db, log
+from csvreport.aggregate import Window, offset_text
 from csvreport.config import SMTP_PASSWORD_ENV, Email, Settings, title_of
 from csvreport.errors import ConfigError, CsvReportError
 from csvreport.runs import Run
-from csvreport.timeconv import epoch_to_local
 
 RETRY_HOURS = 24
 KINDS = ("hourly", "daily")
@@ -63,20 +63,12 @@ def recipients(email: Email, kind: str) -> tuple[str, ...]:
 
 def window_label(start_utc: int, end_utc: int, zone: str) -> str:
     """`2026-03-29 14:00-15:00` in local time; the offset is added only for a repeated hour."""
-    start, end = epoch_to_local(start_utc, zone), epoch_to_local(end_utc, zone)
-    if end_utc - start_utc == 3600:
-        # An hour is named by its wall-clock hour, also when the clock jumps at its end.
-        end_text = (start.replace(tzinfo=None) + timedelta(hours=1)).strftime("%H:%M")
-    else:
-        end_text = end.strftime("%H:%M")
-    if end_text == "00:00" and end_utc > start_utc:
-        end_text = "24:00"
-    label = f"{start:%Y-%m-%d %H:%M}-{end_text}"
-    twin = start.replace(fold=1 - start.fold)
-    if twin.utcoffset() != start.utcoffset():
+    window = Window(start_utc, end_utc, zone)
+    start = window.local_start
+    label = f"{start:%Y-%m-%d} " + "-".join(window.wall_clock())
+    if start.replace(fold=1 - start.fold).utcoffset() != start.utcoffset():
         # At a DST fall-back the same wall-clock hour happens twice: say which one.
-        offset = start.strftime("%z")
-        label += f" (UTC{offset[:3]}:{offset[3:]})"
+        label += f" (UTC{offset_text(start)})"
     return label
 
 

@@ -54,22 +54,10 @@ def _day_words(moment: datetime) -> str:
     return f"{DAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
-def _span(window: Window) -> tuple[str, str]:
-    """Start and end as wall-clock HH:MM; an hour ends one wall-clock hour after it starts."""
-    start, end = window.local_start, window.local_end
-    if window.end - window.start == 3600:
-        end_text = (start.replace(tzinfo=None) + timedelta(hours=1)).strftime("%H:%M")
-    else:
-        end_text = end.strftime("%H:%M")
-    if end_text == "00:00":
-        end_text = "24:00"
-    return f"{start:%H:%M}", end_text
-
-
 def window_words(window: Window) -> str:
     """`Sunday 29 March 2026, 14:00–15:00 Europe/Berlin (+02:00)`; both offsets across a DST change."""
     start, end = window.local_start, window.local_end
-    first, last = _span(window)
+    first, last = window.wall_clock()
     offsets = offset_text(start)
     end_offset = offset_text(end - timedelta(seconds=1))
     if end_offset != offsets:
@@ -80,7 +68,7 @@ def window_words(window: Window) -> str:
 def window_short(window: Window) -> str:
     """`Sun 29 Mar 14:00–15:00`: a column header."""
     start = window.local_start
-    first, last = _span(window)
+    first, last = window.wall_clock()
     return f"{DAYS[start.weekday()][:3]} {start.day} {MONTHS[start.month - 1][:3]} {first}\u2013{last}"
 
 
