@@ -104,3 +104,40 @@ def test_help_shows_real_metavars_and_nothing_on_flags(cli):
     assert "recover purge [OPTIONS] INGESTION_ID" in shown["recover purge"]
     assert "recover replay [OPTIONS] [PATH]..." in shown["recover replay"]
     assert "quad" not in shown["daily"] and "day-to-date workbooks" in shown["daily"]
+
+
+def _params():
+    """One parameter of each kind the commands declare: a number with a lower limit, an int, a text, a path."""
+    import typer.main
+
+    from csvreport.cli import app
+
+    group = typer.main.get_command(app)
+    ingest = {p.name: p for p in group.commands["ingest"].params}
+    purge = {p.name: p for p in group.commands["recover"].commands["purge"].params}
+    return group, [ingest["wait"], purge["ingestion_id"], ingest["source"], ingest["home"], ingest["log_format"]]
+
+
+def _outcome(runtime, value, param, ctx):
+    import typer
+
+    try:
+        got = runtime.coerce(value, param=param, ctx=ctx)
+    except typer.BadParameter as exc:
+        return "refused", exc.format_message()
+    return type(got), got
+
+
+@pytest.mark.parametrize("value", [None, 0.0, "60", "0", "0.5", "007", "-1", "abc", "nan", "inf", "1e3", " 5", "5 ",
+                                   "1_000", "+5", "", ".5", "5.", "٣", "a b", "~/x", "kv"])
+def test_values_taken_without_pydantic_are_what_typers_own_coercion_makes_of_them(value):
+    import typer
+    from typer.core import TyperArgument, TyperOption
+
+    group, params = _params()
+    ctx = typer.Context(group)
+    for param in params:
+        base = TyperOption if isinstance(param, TyperOption) else TyperArgument
+        ours = _outcome(param.get_runtime_param(), value, param, ctx)
+        theirs = _outcome(base.get_runtime_param(param), value, param, ctx)
+        assert ours == theirs, (param.name, value)
