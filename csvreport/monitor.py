@@ -6,9 +6,6 @@ fails. A ping that does not get through is a warning: monitoring must never fail
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
 from typing import Optional
 
 from csvreport import log
@@ -17,6 +14,11 @@ from csvreport import log
 def ping(url: Optional[str], suffix: str = "", timeout: float = 10.0, body: str = "") -> bool:
     if not url:
         return False
+    # Imported here: HTTP with TLS is 0.01 s of start-up, and most runs have no monitor to ping.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     target = url + (f"/{suffix}" if suffix else "")
     request = urllib.request.Request(target, data=body.encode("utf-8")[:10000] or None,
                                      headers={"User-Agent": "csvreport"})
