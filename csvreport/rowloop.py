@@ -104,6 +104,8 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         v = f"h{index}"
         names.append(v)
         kind = source.type_of(column)
+        if kind == "text" and parser is not None and only_empty and plan.ts_indexes == [index]:
+            continue  # the row's time was read from this text alone, so it is not blank: stored as it is
         if kind == "text":
             body.append(f"if not {v}.strip(): {v} = NULL" if only_empty else f"if {v}.strip() in NULLS: {v} = NULL")
             continue
