@@ -248,6 +248,16 @@ def run_child(argv: list[str], env: Optional[dict] = None, stdin: Optional[str] 
 CODE = REPO  # where children import csvreport from (--code: an older version, for before/after figures)
 
 
+def compile_bytecode() -> None:
+    """Compile csvreport's modules as `pip install` does, so that no measured run compiles them from source.
+
+    Where PYTHONDONTWRITEBYTECODE is set (or the folder is not writable), the import system
+    never keeps what it compiles: every command would compile csvreport's modules again,
+    0.03 s that an installed csvreport does not spend. It still reads the bytecode found here.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(CODE / "csvreport")], check=True)
+
+
 def child_env(home: Path) -> dict:
     return dict(os.environ, CSVREPORT_HOME=str(home), PYTHONPATH=str(CODE))
 
@@ -841,6 +851,7 @@ def main() -> None:
     print(machine(), flush=True)
     if CODE != REPO:
         print(f"csvreport imported from {CODE}", flush=True)
+    compile_bytecode()
     started = time.perf_counter()
     for name in wanted:
         TARGETS[name](args)
