@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -403,10 +403,10 @@ def unchecked_ingest(path: Path, rows: int, env: dict) -> Child:
     return child
 
 
-def bare_loader(path: Path) -> float:
+def bare_loader(path: Path) -> Child:
     db = WORK / "bare.sqlite3"
     db.unlink(missing_ok=True)
-    return run_child([sys.executable, "-c", BARE_LOADER, str(path), str(db), TYPED_TABLE]).seconds
+    return run_child([sys.executable, "-c", BARE_LOADER, str(path), str(db), TYPED_TABLE])
 
 
 def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_memory: bool = False,
@@ -423,47 +423,57 @@ def csvreport_ingest(path: Path, rows: int, home_name: str = "ingest", sample_me
 
 def target_ingest(args) -> None:
     rows = args.rows
+    kinds = ("shell", "bare", "unchecked", "csvreport", "one process")
+    times = {s.name: {k: [] for k in kinds} for s in args.spellings}
+    cpu = {s.name: {k: [] for k in kinds} for s in args.spellings}
+    # In rounds: each round measures every spelling once, so that a slow spell of the machine (this one
+    # has them, a minute or two long) costs every spelling one run of its median, not one spelling all.
+    for round_number in range(args.repeat):
+        for number, spelling in enumerate(args.spellings):
+            path = bench_csv(rows, spelling)
+            if (round_number or number) and args.pause:
+                time.sleep(args.pause)
+            print(f"ingest, round {round_number + 1} of {args.repeat}: {rows:,} rows, "
+                  f"{path.stat().st_size / 1e6:.0f} MB ({path.name}), times {spelling.shown}", flush=True)
+            for kind, child in measure_spelling(spelling, path, rows):
+                times[spelling.name][kind].append(child.seconds)
+                cpu[spelling.name][kind].append(child.cpu)
+    for spelling in args.spellings:
+        record_ingest(spelling, rows, times[spelling.name], cpu[spelling.name])
+
+
+def measure_spelling(spelling: Spelling, path: Path, rows: int) -> Iterator[tuple[str, Child]]:
+    """One run of each: the shell, csvreport, csvreport in one process (and for ISO the floors), side by side,
+    so that load from others hits them all alike."""
     alone = {"CSVREPORT_HELPER_MIN_BYTES": str(10**15)}  # no helper process: csvreport on one core, as the shell
-    for number, spelling in enumerate(args.spellings):
-        path = bench_csv(rows, spelling)
-        if number and args.pause:
-            time.sleep(args.pause)
-        size = path.stat().st_size / 1e6
-        print(f"ingest: {rows:,} rows, {size:.0f} MB ({path.name}), times {spelling.shown}, median of {args.repeat}",
-              flush=True)
-        times: dict[str, list[float]] = {"shell": [], "bare": [], "unchecked": [], "csvreport": [], "one process": []}
-        cpu: dict[str, list[float]] = {"shell": [], "unchecked": [], "csvreport": [], "one process": []}
-        for _ in range(args.repeat):  # interleaved, so load from others hits them all alike
-            for kind, child in (("shell", shell_import(path, spelling)),
-                                ("csvreport", csvreport_ingest(path, rows, spelling=spelling)),
-                                ("one process", csvreport_ingest(path, rows, home_name="ingest-alone", env=alone,
-                                                                 spelling=spelling))):
-                times[kind].append(child.seconds)
-                cpu[kind].append(child.cpu)
-            if spelling is ISO:
-                times["bare"].append(bare_loader(path))
-                unchecked = unchecked_ingest(path, rows, alone)
-                times["unchecked"].append(unchecked.seconds)
-                cpu["unchecked"].append(unchecked.cpu)
-        shell, ours, single = (statistics.median(times[k]) for k in ("shell", "csvreport", "one process"))
-        shell_cpu, ours_cpu, single_cpu = (statistics.median(cpu[k]) for k in ("shell", "csvreport", "one process"))
-        tag = f" [{spelling.shown}]"
-        record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows{tag}", shell, "s",
-                      note=f"{rows / shell:,.0f} rows/s; CPU {shell_cpu:.2f} s"))
-        if times["bare"]:
-            record(Figure("1 ingest", "bare csv + executemany (no checks)", statistics.median(times["bare"]), "s",
-                          shell, "shell .import"))
-            record(Figure("1 ingest", "csvreport ingest in one process with a row loop that checks nothing (the "
-                          "floor: everything but the checks)", statistics.median(times["unchecked"]), "s", shell,
-                          "shell .import", note=f"CPU {statistics.median(cpu['unchecked']):.2f} s = "
-                          f"{statistics.median(cpu['unchecked']) / shell_cpu:.2f} x"))
-        # CPU seconds (user + system, the helper included) against the shell's: what a quiet machine's wall
-        # times would show for one process, and much less disturbed by other work than wall times.
-        record(Figure("1 ingest", f"csvreport ingest in one process (no helper){tag}", single, "s", shell,
-                      "shell .import", limit=2.0, note=f"CPU {single_cpu:.2f} s = {single_cpu / shell_cpu:.2f} x"))
-        record(Figure("1 ingest", f"csvreport ingest (hash, checks, time zone, bookkeeping){tag}", ours, "s", shell,
-                      "shell .import", limit=1.5, note=f"{rows / ours:,.0f} rows/s; CPU of both processes "
-                      f"{ours_cpu:.2f} s"))
+    yield "shell", shell_import(path, spelling)
+    yield "csvreport", csvreport_ingest(path, rows, spelling=spelling)
+    yield "one process", csvreport_ingest(path, rows, home_name="ingest-alone", env=alone, spelling=spelling)
+    if spelling is ISO:
+        yield "bare", bare_loader(path)
+        yield "unchecked", unchecked_ingest(path, rows, alone)
+
+
+def record_ingest(spelling: Spelling, rows: int, times: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
+    shell, ours, single = (statistics.median(times[k]) for k in ("shell", "csvreport", "one process"))
+    shell_cpu, ours_cpu, single_cpu = (statistics.median(cpu[k]) for k in ("shell", "csvreport", "one process"))
+    tag = f" [{spelling.shown}]"
+    record(Figure("1 ingest", f"sqlite3 shell .import, {rows:,} rows{tag}", shell, "s",
+                  note=f"{rows / shell:,.0f} rows/s; CPU {shell_cpu:.2f} s"))
+    if times["bare"]:
+        record(Figure("1 ingest", "bare csv + executemany (no checks)", statistics.median(times["bare"]), "s",
+                      shell, "shell .import"))
+        record(Figure("1 ingest", "csvreport ingest in one process with a row loop that checks nothing (the "
+                      "floor: everything but the checks)", statistics.median(times["unchecked"]), "s", shell,
+                      "shell .import", note=f"CPU {statistics.median(cpu['unchecked']):.2f} s = "
+                      f"{statistics.median(cpu['unchecked']) / shell_cpu:.2f} x"))
+    # CPU seconds (user + system, the helper included) against the shell's: what a quiet machine's wall
+    # times would show for one process, and much less disturbed by other work than wall times.
+    record(Figure("1 ingest", f"csvreport ingest in one process (no helper){tag}", single, "s", shell,
+                  "shell .import", limit=2.0, note=f"CPU {single_cpu:.2f} s = {single_cpu / shell_cpu:.2f} x"))
+    record(Figure("1 ingest", f"csvreport ingest (hash, checks, time zone, bookkeeping){tag}", ours, "s", shell,
+                  "shell .import", limit=1.5, note=f"{rows / ours:,.0f} rows/s; CPU of both processes "
+                  f"{ours_cpu:.2f} s"))
 
 
 def target_memory(args) -> None:
@@ -820,8 +830,8 @@ def main() -> None:
     parser.add_argument("--spellings", help=f"comma-separated timestamp spellings for the ingest target, among "
                         f"{', '.join(SPELLINGS)} (default: all)")
     parser.add_argument("--pause", type=float, help="seconds of rest before each spelling of the ingest target "
-                        "but the first (default 30; 0 with --quick): after a minute of both cores busy, this "
-                        "machine's clock drops and every later figure with it, which an hourly load never sees")
+                        "but the first (default 10; 0 with --quick): the writeback and the heat of one "
+                        "spelling's runs stay out of the next one's")
     parser.add_argument("--week-group-by", default="site", help="the hourly report's group_by in the week "
                         "target, comma-separated (default: site, 40 rows a workbook)")
     parser.add_argument("--code", type=Path, help="import csvreport from this folder (e.g. an older version "
@@ -839,7 +849,7 @@ def main() -> None:
     args.week_group_by = [c.strip() for c in args.week_group_by.split(",") if c.strip()]
     args.rows = args.rows or (50_000 if quick else 1_000_000)
     args.repeat = args.repeat or (1 if quick else 3)
-    args.pause = (0 if quick else 30) if args.pause is None else args.pause
+    args.pause = (0 if quick else 10) if args.pause is None else args.pause
     args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
     args.files = 500 if quick else 10_000
     args.db_rows = 200_000 if quick else 10_000_000
