@@ -24,11 +24,6 @@ from csvreport.errors import ConfigError, CsvReportError
 
 MIGRATION_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql\Z")
 SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL"}
-# The page size of a database created from now on (one created before keeps its own: SQLite
-# changes it only while the file is empty). A load writes every page twice, into the WAL and at
-# the checkpoint into the database, with a system call or two per page: 16 KB pages need a
-# quarter of those of SQLite's 4 KB (docs/performance.md).
-PAGE_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,6 @@ def connect(settings: Settings, readonly: bool = False, busy_ms: int = 60000,
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
-            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL mode, which fixes the size of a new file
             conn.execute("PRAGMA journal_mode=WAL")
             # WAL with synchronous=NORMAL survives a crashed process without losing a commit.
             conn.execute("PRAGMA synchronous=NORMAL")
