@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from csvreport.config import Source
-from csvreport.db import SQL_TYPES, quote
+from csvreport.db import PAGE_SIZE, SQL_TYPES, quote
 from csvreport.errors import ConfigError
 from csvreport.insert import column_names, insert_batches, insert_verb
 from csvreport.rowloop import Rows
@@ -356,6 +356,7 @@ def load_part(databases: tuple[Path, Path], table: str, path: Path, split: Split
 
 def _scratch_table(database: Path, table: str, source: Source) -> sqlite3.Connection:
     conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # as the database its rows are copied into
     conn.execute("PRAGMA journal_mode=OFF")  # scratch: its content is worthless once the parent has copied it
     conn.execute("PRAGMA synchronous=OFF")
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():

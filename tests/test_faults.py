@@ -47,12 +47,12 @@ def set_paths(home: Path, **paths: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 320 KiB tmpfs mounted inside tmp_path: a disk that fills up for real."""
+    """A 1 MiB tmpfs mounted inside tmp_path: a disk that fills up for real."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k,mode=0755", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -81,7 +81,7 @@ def fill(folder: Path) -> None:
 
 def test_a_full_disk_during_ingest_says_so_names_the_database_and_loses_nothing(home, cli, small_disk):
     set_paths(home, database=small_disk / "csvreport.sqlite3")
-    write_csv(home / "inbox" / "sensors" / "big.csv", rows(6000))
+    write_csv(home / "inbox" / "sensors" / "big.csv", rows(30000))
     result = cli("ingest")
     assert result.exit_code == 1
     assert result.stderr.startswith(
@@ -91,7 +91,7 @@ def test_a_full_disk_during_ingest_says_so_names_the_database_and_loses_nothing(
     result = cli("ingest")
     assert result.exit_code == 0, result.output
     with closing(sqlite3.connect(small_disk / "csvreport.sqlite3")) as conn:
-        assert conn.execute("SELECT count(*) FROM sensors").fetchone() == (6000,)
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone() == (30000,)
         assert conn.execute("SELECT count(*) FROM ingestion_log").fetchone() == (1,)
         statuses = [r[0] for r in conn.execute("SELECT status FROM run_history ORDER BY id")]
     assert statuses == ["failed", "ok"]
@@ -177,7 +177,8 @@ def test_a_truncated_database_file_is_a_status_problem(home, cli, cut):
     size = database(home).stat().st_size
     assert not Path(f"{database(home)}-wal").exists()
     with open(database(home), "r+b") as handle:
-        handle.truncate(size - 2 * 4096 if cut == "last pages" else size // 2)
+        page = int.from_bytes(handle.read(18)[16:18], "big")  # the page size, from the file's header
+        handle.truncate(size - 2 * page if cut == "last pages" else size // 2)
     result = cli("status", "--check")
     assert result.exit_code == 1
     assert result.output == f"database unreachable: cannot read {database(home)}: database disk image is malformed\n"

@@ -88,6 +88,27 @@ def test_from_a_blank_database(home):
         conn.close()
 
 
+def test_a_new_database_has_16_kb_pages_and_an_older_one_keeps_its_own(home, cli):
+    settings = load_settings()
+    with closing(db.connect(settings)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == db.PAGE_SIZE == 16384
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -db.CACHE_KIB  # a writer's: 8 MB
+    with closing(db.connect(settings, readonly=True)) as conn:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -2000  # SQLite's own
+    older = settings.paths.database
+    older.unlink()
+    with closing(sqlite3.connect(older)) as conn:  # as csvreport created databases before: SQLite's 4 KB
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE earlier (x)")
+    write_csv(home / "inbox" / "sensors" / "a.csv", "ts,site,metric,value\n2026-03-29 10:00:00,a,t,1\n")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    with closing(db.connect(settings)) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert conn.execute("SELECT count(*) FROM sensors").fetchone()[0] == 1
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_rerun_is_idempotent(home):
     settings = load_settings()
     db.connect(settings).close()
