@@ -42,9 +42,9 @@ class _PlainValues:
 
     Typer builds a Pydantic type adapter for every parameter whose value it coerces, given or
     not, and importing Pydantic for it costs 0.06 s of every command: a third of `status` and
-    of an `ingest` with nothing to do. An option that was not given (None, or the default
-    declared below), a text, a path without checks, and a number written in plain digits within
-    its limits are taken here exactly as Typer would take them; any other value goes to Typer's
+    of an `ingest` with nothing to do. A value that was not given (None, or the option's own
+    default), a text, a path without checks, and a number written in plain digits within its
+    limits are taken here exactly as Typer would take them; any other value goes to Typer's
     own coercion, with its messages.
     """
 

@@ -97,6 +97,9 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         else:
             helpers["PARSE"] = parser.parse
             body.append("ts = PARSE(t)")
+    # With the default null values, the field the row's time was read from alone is not blank: it
+    # parsed. (A configured null value might be a time, so the test stays then.)
+    time_field = plan.ts_indexes[0] if parser is not None and only_empty and len(plan.ts_indexes) == 1 else None
     names: list[str] = []
     for k, (column, index, convert) in enumerate(zip(source.columns, plan.indexes, plan.converters)):
         # The field's own name: no two columns share a field (names are unique, ignoring case), and
@@ -104,10 +107,10 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
         v = f"h{index}"
         names.append(v)
         kind = source.type_of(column)
-        if kind == "text" and parser is not None and only_empty and plan.ts_indexes == [index]:
-            continue  # the row's time was read from this text alone, so it is not blank: stored as it is
         if kind == "text":
-            body.append(f"if not {v}.strip(): {v} = NULL" if only_empty else f"if {v}.strip() in NULLS: {v} = NULL")
+            if index != time_field:
+                body.append(f"if not {v}.strip(): {v} = NULL" if only_empty
+                            else f"if {v}.strip() in NULLS: {v} = NULL")
             continue
         # Typed: an empty value is NULL; whitespace-only or other null texts make the conversion fail -> check.
         null_test = f"not {v}" if only_empty else f"{v}.strip() in NULLS"
