@@ -137,11 +137,14 @@ class Layout:
     zero: str
     minute_second: dict[str, int]
     from_end: bool = False
+    half_days: bool = False  # the part ends with %p: "MM:SS PM" is 12 hours more than "MM:SS AM"
 
     @property
     def span(self) -> int:
         """Seconds from the hour's first to its last value in this layout (3599 with %S, 3540 without)."""
-        return max(self.minute_second.values()) if self.minute_second else 0
+        if not self.minute_second:
+            return 0
+        return max(self.minute_second.values()) - (HALF_DAY if self.half_days else 0)
 
     def parts(self, text: str) -> tuple[str, Optional[str]]:
         """Python expressions for the hour key and the minute-second part of `text` (a name); no part
@@ -155,7 +158,7 @@ class Layout:
         return f"{text}[:{a}]" + ("" if whole else f" + {text}[{b}:]"), f"{text}[{a}:{'' if whole else b}]"
 
 
-def fixed_layout(fmt: str) -> Optional[Layout]:
+def fixed_layout(fmt: str, half_days: bool = True) -> Optional[Layout]:
     """The layout of `fmt` when its values can be cut by position, else None (strptime reads each value).
 
     `%d.%m.%Y %H:%M:%S`, `%m/%d/%Y %I:%M:%S %p`, `%d-%b-%Y %H:%M` are cut from the end; `%Y%m%d%H%M%S`
@@ -205,8 +208,39 @@ def fixed_layout(fmt: str) -> Optional[Layout]:
     tail = [d for d in order[at_m:] if d]
     if at_m > 0 and order[at_m - 1] == "" and set(tail) <= {"M", "S", "p"}:
         # The part and everything after it have a fixed width, and a literal comes before it.
+        if half_days and "p" in tail and "I" in starts and "H" not in starts:
+            halves = _to_the_end(table, dict(literals), part_end, starts["p"], position)
+            if halves is not None:
+                # "11/01/2026 01:" is the key of 01 AM and 01 PM, "00:00 PM" the seconds of the afternoon.
+                return Layout(fmt, position - minute, position - minute, 0, zero + halves[0], halves[1],
+                              from_end=True, half_days=True)
         return Layout(fmt, position - minute, position - minute, position - part_end, zero, table, from_end=True)
     return Layout(fmt, position, minute, part_end, zero, table) if fixed else None
+
+
+HALF_DAY = 12 * 3600
+
+
+def _to_the_end(table: dict[str, int], literals: dict[int, str], part_end: int, at_p: int,
+                width: int) -> Optional[tuple[str, dict[str, int]]]:
+    """The minute-second table of a layout whose tail is literals and %p, with that tail in its keys:
+    "MM:SS AM" and "am" -> seconds, "MM:SS PM" and "pm" -> seconds + 12 hours; and the tail of the
+    AM spelling, for a key's zero. One slice and one look-up instead of two slices and a join. None
+    when strptime does not read the four spellings so (another locale's %p)."""
+    if len(literals.keys() & set(range(part_end, width))) != width - part_end - 2:
+        return None
+    before = "".join(literals.get(at, "") for at in range(part_end, at_p))
+    after = "".join(literals.get(at, "") for at in range(at_p + 2, width))
+    tails: dict[str, int] = {}
+    for meridiem, hour in (("AM", 1), ("am", 1), ("PM", 13), ("pm", 13)):
+        try:
+            if datetime.strptime(f"01{meridiem}", "%I%p").hour != hour:
+                return None
+        except ValueError:
+            return None
+        tails[before + meridiem + after] = HALF_DAY if hour > 12 else 0
+    extended = {part + tail: seconds + more for part, seconds in table.items() for tail, more in tails.items()}
+    return before + "AM" + after, extended
 
 
 class LayoutHourTable(_Table):
@@ -246,9 +280,21 @@ class LayoutHourTable(_Table):
             raise KeyError(key) from None
         if layout.minute is not None and not layout.from_end and local.strftime(layout.fmt).lower() != text.lower():
             raise KeyError(key)
-        first = local_to_epoch(local, self.zone)
-        last = local_to_epoch(local + timedelta(seconds=layout.span), self.zone)
-        return self.keep(key, first if last - first == layout.span else None)
+        return self.keep(key, self._start(local) if layout.half_days else self._start(local, 0))
+
+    def _start(self, local: datetime, more: int = HALF_DAY) -> Optional[int]:
+        """Epoch of `local`, when the offset holds from it for the layout's span, and `more` seconds
+        later (the afternoon's hour of a key with %p) for the span again; else None."""
+        span, zone = self.layout.span, self.zone
+        first = local_to_epoch(local, zone)
+        if local_to_epoch(local + timedelta(seconds=span), zone) - first != span:
+            return None
+        if more:
+            later = local + timedelta(seconds=more)
+            if local_to_epoch(later, zone) - first != more or \
+                    local_to_epoch(later + timedelta(seconds=span), zone) - first != more + span:
+                return None
+        return first
 
 
 class TimestampParser:
@@ -263,6 +309,17 @@ class TimestampParser:
         self.utc_hours = UtcHourTable()
         self.zoned = ZonedMinuteSecond()
         self.full: Callable[[str], int] = self._parse_format if fmt else self._parse_iso_tail
+        if self.layout is not None and self.layout.half_days:
+            # A key whose morning and afternoon have different offsets (the DST days) is cached as None:
+            # its values are cut as "key AM" and "MM:SS", the layout without half days, before strptime.
+            split = fixed_layout(self.layout.fmt, half_days=False)
+            assert split is not None
+            key, part = split.parts("t")
+            tables: dict[str, object] = {"HOURS": LayoutHourTable(self.zone, split),
+                                         "MINUTE_SECOND": split.minute_second}
+            self._split_cut = eval(compile(f"lambda t: HOURS[{key}] + MINUTE_SECOND[{part}]", "<timestamp cut>",
+                                           "eval"), tables)
+            self.full = self._parse_split
         self.parse: Callable[[str], int] = self._parse_format
         fast = self.fast_expression("t")
         if fast is not None:
@@ -309,6 +366,12 @@ class TimestampParser:
             return self._cut(text)
         except (KeyError, TypeError):
             return self.full(text)
+
+    def _parse_split(self, text: str) -> int:
+        try:
+            return self._split_cut(text)
+        except (KeyError, TypeError):
+            return self._parse_format(text)
 
     def _parse_iso_tail(self, text: str) -> int:
         """An ISO value with a fraction, an offset or `Z`, or a date alone, cut as the common shape is

@@ -28,7 +28,7 @@ from conftest import write_config
 from csvreport import helper
 from csvreport import rows as rowcheck
 from csvreport.config import load_settings
-from csvreport import rowloop
+from csvreport import rowloop, timeconv
 from csvreport.rowloop import compile_loop
 from csvreport.timeconv import TimestampParser, fixed_layout
 from test_fast_paths import SOURCE
@@ -117,6 +117,39 @@ def test_timestamp_format_fast_path_gives_what_strptime_and_zoneinfo_give(fmt, m
         assert parsed(parser, text) == reference(text, fmt, ZoneInfo(zone)), text
     if fixed_layout(fmt) is not None and how == 0:
         assert parser.hours  # a well-formed value of a fixed-width format went through the table
+
+
+@pytest.mark.parametrize("fmt", ["%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %I:%M %p"])
+def test_a_12_hour_key_is_its_morning_and_its_afternoon_and_holds_on_the_dst_days(fmt, monkeypatch):
+    # "01:" is the key of 01 AM and 01 PM (the part "MM:SS PM" adds 12 hours). A key whose two hours
+    # have different offsets (the DST days) is cached as None, and its values are cut as "01: PM"
+    # and "MM:SS" instead. Every hour of those days, both halves, four minutes, both casings, in
+    # every zone; twice, the second from the tables. strptime reads only what the cuts cannot take.
+    by_strptime: list[str] = []
+
+    class Counted(datetime):
+        @classmethod
+        def strptime(cls, text, form):  # type: ignore[override]
+            by_strptime.append(text)
+            return datetime.strptime(text, form)
+    monkeypatch.setattr(timeconv, "datetime", Counted)
+    for zone in ZONES:
+        parser = TimestampParser(zone, fmt)
+        by_strptime.clear()
+        for day in DST_DAYS:
+            for seconds in range(0, 86400, 3600):
+                for extra in (0, 29 * 60 + 59, 30 * 60, 59 * 60 + 59):
+                    text = (day + timedelta(seconds=seconds + extra)).strftime(fmt)
+                    for spelled in (text, text.lower()):
+                        for _ in range(2):
+                            assert parsed(parser, spelled) == reference(spelled, fmt, ZoneInfo(zone)), (zone, spelled)
+        assert len(parser.hours) == 12 * len(DST_DAYS)  # one key for both halves of a day
+        assert (None in parser.hours.values()) == (zone != "Asia/Kolkata")  # the only one without DST
+        assert sum(v is not None for v in parser.hours.values()) > 6 * len(DST_DAYS)
+        # strptime once per key of each table (a None key has four in the other: AM, am, PM, pm), and per
+        # value only in the hours whose offset changes inside them (Lord Howe's half hour: 16 values)
+        nones = sum(v is None for v in parser.hours.values())
+        assert len(by_strptime) <= 12 * len(DST_DAYS) + 4 * nones + 16, (zone, by_strptime[-5:])
 
 
 @BOUNDED
