@@ -438,16 +438,21 @@ def target_ingest(args) -> None:
     cpu = {s.name: {k: [] for k in kinds} for s in args.spellings}
     # In rounds: each round measures every spelling once, so that a slow spell of the machine (this one
     # has them, a minute or two long) costs every spelling one run of its median, not one spelling all.
-    for round_number in range(args.repeat):
+    for round_number in range(args.rounds):
         for number, spelling in enumerate(args.spellings):
             path = bench_csv(rows, spelling)
             if (round_number or number) and args.pause:
                 time.sleep(args.pause)
-            print(f"ingest, round {round_number + 1} of {args.repeat}: {rows:,} rows, "
+            print(f"ingest, round {round_number + 1} of {args.rounds}: {rows:,} rows, "
                   f"{path.stat().st_size / 1e6:.0f} MB ({path.name}), times {spelling.shown}", flush=True)
+            shown = []
             for kind, child in measure_spelling(spelling, path, rows):
                 times[spelling.name][kind].append(child.seconds)
                 cpu[spelling.name][kind].append(child.cpu)
+                shell = times[spelling.name]["shell"][-1]
+                ratio = "" if kind == "shell" else f" {child.seconds / shell:.3f} x"
+                shown.append(f"{kind} {child.seconds:.3f} s{ratio}")
+            print(f"    {'; '.join(shown)}", flush=True)  # each round's own figures: the medians below are of these
     for spelling in args.spellings:
         record_ingest(spelling, rows, times[spelling.name], cpu[spelling.name])
 
@@ -841,6 +846,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a check that it all works, in a minute")
     parser.add_argument("--rows", type=int, help="rows of the ingest file (default 1,000,000)")
     parser.add_argument("--repeat", type=int, help="runs per measurement; the median is shown (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds of the ingest target, each measuring every spelling once; "
+                        "the median is shown (default 5; --repeat when given)")
     parser.add_argument("--spellings", help=f"comma-separated timestamp spellings for the ingest target, among "
                         f"{', '.join(SPELLINGS)} (default: all)")
     parser.add_argument("--pause", type=float, help="seconds of rest before each spelling of the ingest target "
@@ -862,6 +869,7 @@ def main() -> None:
     args.spellings = [SPELLINGS[n] for n in names]
     args.week_group_by = [c.strip() for c in args.week_group_by.split(",") if c.strip()]
     args.rows = args.rows or (50_000 if quick else 1_000_000)
+    args.rounds = args.rounds or args.repeat or (1 if quick else 5)
     args.repeat = args.repeat or (1 if quick else 3)
     args.pause = (0 if quick else 10) if args.pause is None else args.pause
     args.memory_rows = [args.rows] if quick else [1_000_000, 5_000_000]
