@@ -87,13 +87,18 @@ def compile_loop(checks: Checks, reference: bool = False) -> Callable:
     else:
         indexes = plan.ts_indexes
         text = f"h{indexes[0]}" if len(indexes) == 1 else ' + " " + '.join(f"h{i}" for i in indexes)
-        body.append(f"t = {text}")
-        fast = parser.fast_expression("t", checks.example)
+        # A date and a time in two columns are cut without joining them first; the join is for the full parser.
+        joined = parser.joined_expression(f"h{indexes[0]}", f"h{indexes[1]}", checks.example) \
+            if len(indexes) == 2 else None
+        if joined is None:
+            body.append(f"t = {text}")
+        fast = joined or parser.fast_expression("t", checks.example)
         if fast is not None:
             expression, bound = fast
             helpers.update(bound, SLOW_TS=parser.full)
             # An hour cached as None (offset shift inside it) or an unusual shape: the full parser.
-            body += [f"try: ts = {expression}", "except (KeyError, TypeError): ts = SLOW_TS(t)"]
+            slow = "t" if joined is None else text
+            body += [f"try: ts = {expression}", f"except (KeyError, TypeError): ts = SLOW_TS({slow})"]
         else:
             helpers["PARSE"] = parser.parse
             body.append("ts = PARSE(t)")

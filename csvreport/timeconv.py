@@ -17,6 +17,7 @@ through zoneinfo; anything else goes through the full parser.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -82,6 +83,20 @@ class HourTable(_Table):
         first = local_to_epoch(start, self.zone)
         last = local_to_epoch(start + timedelta(minutes=59, seconds=59), self.zone)
         return self.keep(key, first if last - first == 3599 else None)
+
+
+class JoinedHourTable(_Table):
+    """A date and a time in two columns, cut without joining them: `"YYYY-MM-DD" + "HH:"` -> what the
+    hour table gives for `"YYYY-MM-DD HH:"`. Any other text raises KeyError and is not stored."""
+
+    def __init__(self, hours: HourTable):
+        super().__init__()
+        self.hours = hours
+
+    def __missing__(self, key: str) -> Optional[int]:
+        if len(key) != 13:
+            raise KeyError(key)
+        return self.keep(key, self.hours[key[:10] + " " + key[10:]])
 
 
 class UtcHourTable(_Table):
@@ -346,7 +361,7 @@ class TimestampParser:
             if example is not None and example[19:] in FRACTIONS:
                 names["FRACTIONS"] = FRACTIONS
                 return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:19]] + FRACTIONS[{text}[19:]]", names
-            if example is not None and (len(example) > 19 or len(example) == 10):
+            if not _common_shape(example):
                 return f"ISO_TAIL({text})", {"ISO_TAIL": self._parse_iso_tail}
             return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:]]", names
         if self.layout is None:
@@ -355,6 +370,23 @@ class TimestampParser:
         names = {"HOURS": self.hours, "MINUTE_SECOND": self.layout.minute_second}
         # + 0: a key cached as None (the offset changes inside its hour) raises TypeError, as with a part
         return (f"HOURS[{key}] + 0" if part is None else f"HOURS[{key}] + MINUTE_SECOND[{part}]"), names
+
+    def joined_expression(self, date: str, time: str,
+                          example: Optional[str] = None) -> Optional[tuple[str, dict[str, object]]]:
+        """The cut of a date and a time in two columns (names), as `fast_expression` cuts `date + " " +
+        time`, without joining them: `"YYYY-MM-DD" + "HH:"` is the hour's key. For ISO values of the
+        common shape; None otherwise (the joined text is cut). A date of another width makes a key
+        of another length, or leaves no minute: KeyError, as for the joined text.
+        """
+        if self.fmt is not None or not _common_shape(example):
+            return None
+        names: dict[str, object] = {"JOINED_HOURS": self.joined_hours, "MINUTE_SECOND": MINUTE_SECOND}
+        return f"JOINED_HOURS[{date} + {time}[:3]] + MINUTE_SECOND[{time}[3:]]", names
+
+    @functools.cached_property
+    def joined_hours(self) -> JoinedHourTable:
+        assert isinstance(self.hours, HourTable)
+        return JoinedHourTable(self.hours)
 
     def __call__(self, text: str) -> int:
         return self.parse(text)
@@ -419,6 +451,12 @@ class TimestampParser:
         if offset_seconds is None:
             return local_to_epoch(local, self.zone)
         return calendar.timegm(local.timetuple()) - offset_seconds
+
+
+def _common_shape(example: Optional[str]) -> bool:
+    """An ISO value to the second or the minute, no fraction, no offset (or no example): cut at `HH:`."""
+    return example is None or not (example[19:] in OFFSETS or example[19:] in FRACTIONS
+                                   or len(example) > 19 or len(example) == 10)
 
 
 def _offset(text: str) -> int:

@@ -372,10 +372,11 @@ TIME = st.one_of(moments.map(lambda m: m.strftime("%H:%M:%S")), moments.map(lamb
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "Australia/Lord_Howe", "America/St_Johns"])
 @settings(BOUNDED, max_examples=50)
 @given(records=st.lists(st.tuples(DATE, TIME), min_size=1, max_size=60), lead=st.sampled_from([
-    None, ("2026-03-29", "02:30:00"), ("2026-10-25", "02:30"), ("2026-04-05", "01:45:00"), ("2026-11-01", "01:30:00")]))
+    None, ("2026-03-29", "02:30:00"), ("2026-10-25", "02:30"), ("2026-04-05", "01:45:00"), ("2026-11-01", "01:30:00"),
+    ("2026-11-011", "2:"), ("2026-11-0", "112:30:00")]))  # a date one longer or shorter: a key of 13 or 12
 def test_a_date_and_a_time_in_two_columns_give_what_their_joined_text_gives(home, zone, records, lead):
-    """The compiled loop joins the two fields and cuts the text as the reference reads it, on the DST
-    days of each zone too."""
+    """The compiled loop cuts the two fields (`"YYYY-MM-DD" + "HH:"`, then `MM:SS`) and takes what the
+    reference takes from their joined text, on the DST days of each zone too."""
     if lead is not None:
         records = [lead, *records]
     write_config(home, text=SOURCE.replace('timezone = "Europe/Berlin"', f'timezone = "{zone}"') + """
