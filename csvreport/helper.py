@@ -39,7 +39,7 @@ from csvreport.db import PAGE_SIZE, SQL_TYPES, quote
 from csvreport.errors import ConfigError
 from csvreport.insert import column_names, insert_batches, insert_verb
 from csvreport.rowloop import Rows
-from csvreport.rows import LoadResult
+from csvreport.rows import LoadResult, text_lines
 
 MIN_BYTES = 8 * 2**20  # below this, forking and copying cost more than the second core saves
 MIN_BYTES_VARIABLE = "CSVREPORT_HELPER_MIN_BYTES"  # operators: a huge value keeps every load in one process
@@ -339,17 +339,16 @@ def load_part(databases: tuple[Path, Path], table: str, path: Path, split: Split
         head_lines = _count_lines(raw, int((size - split.offset) * (1 - TAIL_SHARE)))
         raw.seek(split.offset)
         result = LoadResult(header=rows.checks.header)
-        with io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict") as text:
-            part = rows.on(csv.reader(text, delimiter=delimiter), result, line_base=split.lines)
-            for database, stop in zip(databases, (head_lines, None)):
-                conn = _scratch_table(database, table, rows.source)
-                conn.execute("BEGIN")
-                insert_batches(conn, part, part.batches() if stop is None else part.batches(stop=stop, exact=False),
-                               table=quote(table), verb="INSERT")
-                conn.execute("COMMIT")
-                conn.close()
-                if stop is not None:
-                    send(result)  # pickled now: what follows does not change what the parent gets
+        part = rows.on(csv.reader(text_lines(raw, encoding), delimiter=delimiter), result, line_base=split.lines)
+        for database, stop in zip(databases, (head_lines, None)):
+            conn = _scratch_table(database, table, rows.source)
+            conn.execute("BEGIN")
+            insert_batches(conn, part, part.batches() if stop is None else part.batches(stop=stop, exact=False),
+                           table=quote(table), verb="INSERT")
+            conn.execute("COMMIT")
+            conn.close()
+            if stop is not None:
+                send(result)  # pickled now: what follows does not change what the parent gets
     result.rows_read = result.rows_loaded + result.bad_count
     return result
 

@@ -20,7 +20,7 @@ from csvreport.insert import batch_rows, insert_batches, sequence
 from csvreport.rowloop import Rows
 from csvreport.rows import (Checks, FileRejected, LoadResult, TooManyBadRows, count_rows, first_event_time,
                             first_undecodable, header_of, is_blank, plan_columns, python_encoding, read_sample,
-                            sniff_delimiter)
+                            sniff_delimiter, text_lines)
 from csvreport.timeconv import TimestampParser
 
 
@@ -39,8 +39,8 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
     reader = None
     shared = None
     try:
-        with open(path, encoding=encoding, newline="", errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+        with open(path, "rb") as handle:
+            reader = csv.reader(text_lines(handle, encoding), delimiter=delimiter)
             header = header_of(reader)
             if header is None:
                 raise FileRejected("the file has no header line (it holds only blank lines)")

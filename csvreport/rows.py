@@ -11,11 +11,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Protocol
+from typing import BinaryIO, Callable, Iterator, Optional, Protocol
 
 from csvreport.config import Source
 from csvreport.timeconv import TimestampParser
@@ -52,6 +53,45 @@ class RecordReader(Protocol):
     def __iter__(self) -> Iterator[list[str]]: ...
 
     def __next__(self) -> list[str]: ...
+
+
+TEXT_CHUNK = 1 << 15  # bytes decoded at a time by `text_lines`: 32 KB measured best (16: +0.01 s, 128: +0.1 s)
+
+
+def text_lines(raw: BinaryIO, encoding: str) -> Iterator[str]:
+    """The lines of a binary stream from where it stands, decoded, with their line ends, split exactly
+    as `open(newline="")` splits them: at "\n", "\r\n" and a lone "\r", nothing else.
+
+    The csv reader takes them from lists, with no call into the text layer or a generator per line:
+    0.07 of its 0.7 s per million lines. `str.splitlines` does the splitting; a chunk holding one of
+    the other characters it ends lines at ("\x1c", "\x85", "\u2028" ...) is split by the text layer
+    instead. Undecodable bytes raise UnicodeDecodeError, as a text file does.
+    """
+    return itertools.chain.from_iterable(_line_lists(raw, encoding))
+
+
+def _line_lists(raw: BinaryIO, encoding: str) -> Iterator[list[str]]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    rest = ""
+    while True:
+        data = raw.read(TEXT_CHUNK)
+        text = rest + decoder.decode(data, final=not data)
+        if not data:
+            if text:
+                yield [text]
+            return
+        if any(c in text for c in _OTHER_LINE_ENDS):  # under 1 µs each for 32 KB
+            lines = io.StringIO(text, newline="").readlines()
+        else:
+            lines = text.splitlines(True)
+        # The last line waits for the next chunk unless it ends with "\n": it may go on there, or end
+        # with a "\r" whose "\n" is there.
+        rest = lines.pop() if lines and lines[-1][-1] != "\n" else ""
+        yield lines
+
+
+# Where str.splitlines ends a line and open(newline="") does not.
+_OTHER_LINE_ENDS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import write_config
+from conftest import CORPUS, write_config
 from csvreport import helper
 from csvreport import rows as rowcheck
 from csvreport.config import load_settings
@@ -311,6 +311,68 @@ def test_compiled_loop_takes_exactly_what_the_reference_takes(home, configuratio
     assert fast == slow
     assert [(b.line, b.reason, b.fields) for b in fast_result.bad_rows] == \
         [(b.line, b.reason, b.fields) for b in slow_result.bad_rows]
+
+
+# ---------------------------------------------------------------- lines as the text layer splits them
+
+PIECES = ["a", ",", '"', "\r", "\n", "\r\n", "ä", "€", "\ufeff", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
+          "\u2028", "\u2029"]
+
+
+def text_layer(data: bytes, encoding: str) -> list[str] | str:
+    try:
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="", errors="strict").readlines()
+    except UnicodeDecodeError:
+        return "error"
+
+
+@BOUNDED
+@given(text=st.lists(st.sampled_from(PIECES), max_size=120).map("".join), chunk=st.integers(1, 9),
+       encoding=st.sampled_from(["utf-8-sig", "utf-8", "utf-16", "cp1252", "latin-1"]),
+       damage=st.sampled_from([b"", b"\xff", b"\xe2\x82", b"\x81"]), at=st.integers(0, 400))
+@example(text="a\x1cb\r\nc\rd\x85e\u2028", chunk=2, encoding="utf-8-sig", damage=b"", at=0)
+def test_text_lines_are_the_lines_of_the_text_layer(monkeypatch, text, chunk, encoding, damage, at):
+    # Line ends across chunk boundaries ("\r" | "\n"), the characters str.splitlines ends lines at
+    # and open(newline="") does not, a byte order mark, undecodable bytes and a cut character.
+    data = text.encode(encoding, errors="replace")
+    data = data[:at] + damage + data[at:]
+    monkeypatch.setattr(rowcheck, "TEXT_CHUNK", chunk)
+    try:
+        got: list[str] | str = list(rowcheck.text_lines(io.BytesIO(data), encoding))
+    except UnicodeDecodeError:
+        got = "error"
+    assert got == text_layer(data, encoding)
+    monkeypatch.setattr(rowcheck, "TEXT_CHUNK", 1 << 15)
+    try:
+        whole: list[str] | str = list(rowcheck.text_lines(io.BytesIO(data), encoding))
+    except UnicodeDecodeError:
+        whole = "error"
+    assert whole == got
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the CSV corpus is not beside the checkout ({CORPUS})")
+def test_text_lines_of_the_corpus_are_those_of_the_text_layer():
+    # Every corpus file read through both, with the csv reader's records and line numbers.
+    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "SOURCES.md")
+    assert len(files) == 170
+    for path in files:
+        for encoding in ("utf-8-sig", "latin-1"):
+            data = path.read_bytes()
+            expected = text_layer(data, encoding)
+            try:
+                got: list[str] | str = list(rowcheck.text_lines(io.BytesIO(data), encoding))
+            except UnicodeDecodeError:
+                got = "error"
+            assert got == expected, path
+            if got == "error":
+                continue
+            theirs = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""))
+            ours = csv.reader(rowcheck.text_lines(io.BytesIO(data), encoding))
+            try:
+                for expected_record in theirs:
+                    assert next(ours) == expected_record and ours.line_num == theirs.line_num, path
+            except csv.Error:
+                continue  # the same malformed file: the records up to there were the same
 
 
 # ---------------------------------------------------------------- line counts across read chunks
