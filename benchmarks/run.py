@@ -4,13 +4,15 @@ Generates its own seeded data under benchmarks/.work/ (git-ignored, reused betwe
 runs every target and the reference it is measured against, and prints one table of
 figures and ratios. Run from the repository root:
 
-    python3 benchmarks/run.py                 # everything, full sizes (about 3 minutes on 2 cores,
-                                              # 1 to 2 more the first time, to generate the data)
+    python3 benchmarks/run.py                 # everything, full sizes (about 17 minutes on 2 cores,
+                                              # 3 more the first time, to generate the data)
     python3 benchmarks/run.py --quick         # everything at small sizes (about 10 seconds)
     python3 benchmarks/run.py --only ingest,skip --rows 200000
+    python3 benchmarks/run.py --only ingest --rounds 3   # fewer rounds of the ingest target
     python3 benchmarks/run.py --only ingest --code DIR   # a version unpacked in DIR, for before/after
 
-Targets: ingest (1 M rows vs the sqlite3 shell's .import), memory (peak RSS of ingest for
+Targets: ingest (1 M rows in eight spellings of their times, and shuffled, vs the sqlite3
+shell's .import of the same file, in rounds), memory (peak PSS of ingest and its helper for
 1 M and 5 M rows), skip (a run with nothing new over 10,000 loaded files), reports (hourly
 --hour, status, daily and a 2,400-row workbook on a 10 M-row database), imports (a command
 that writes no workbook does not import openpyxl), choices (what each design choice of the
