@@ -72,21 +72,29 @@ def text_lines(raw: BinaryIO, encoding: str) -> Iterator[str]:
 
 def _line_lists(raw: BinaryIO, encoding: str) -> Iterator[list[str]]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    rest = ""
+    pending: list[str] = []  # the start of a line that goes on in the next chunk, in pieces
     while True:
         data = raw.read(TEXT_CHUNK)
-        text = rest + decoder.decode(data, final=not data)
+        text = decoder.decode(data, final=not data)
         if not data:
-            if text:
-                yield [text]
+            last = "".join(pending) + text
+            if last:
+                yield [last]
             return
+        if pending:
+            if "\n" not in text and "\r" not in text and pending[-1][-1:] != "\r":
+                pending.append(text)  # a long line: joined once where it ends, not again with every chunk
+                continue
+            text = "".join(pending) + text
+            pending = []
         if any(c in text for c in _OTHER_LINE_ENDS):  # under 1 µs each for 32 KB
             lines = io.StringIO(text, newline="").readlines()
         else:
             lines = text.splitlines(True)
         # The last line waits for the next chunk unless it ends with "\n": it may go on there, or end
         # with a "\r" whose "\n" is there.
-        rest = lines.pop() if lines and lines[-1][-1] != "\n" else ""
+        if lines and lines[-1][-1] != "\n":
+            pending.append(lines.pop())
         yield lines
 
 
