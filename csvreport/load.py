@@ -78,6 +78,11 @@ def load_rows(conn: sqlite3.Connection, source: Source, path: Path, ingestion_id
             f"cannot be decoded as {source.encoding}: line {line} holds byte 0x{byte:02x}; set encoding for "
             f"source {source.name!r}, e.g. \"cp1252\" or \"latin-1\"",
             first_bad_line=line, rows_read=count_rows(path, encoding, delimiter)) from None
+    except UnicodeError as exc:  # not a byte that fails: "utf-16" or "utf-32" on a file without a byte order mark
+        raise FileRejected(
+            f"cannot be decoded as {source.encoding} ({exc}): without a byte order mark at its start the byte "
+            f"order is unknown; set encoding for source {source.name!r} to one that names it, e.g. \"utf-16-le\" "
+            f"or \"utf-16-be\"", first_bad_line=1, rows_read=count_rows(path, encoding, delimiter)) from None
     except csv.Error as exc:
         at = reader.line_num if reader is not None else None
         raise FileRejected(f"not readable as CSV (line {at}): {exc}", first_bad_line=at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sqlite3
 from datetime import datetime
@@ -195,6 +196,25 @@ def test_utf16_loads_once_its_encoding_is_set(home, cli):
     write_csv(home / "inbox/data/a.csv", "ts\tsite\r2026-03-28 10:00:00\tKöln\r", encoding="utf-16")
     ingest_ok(cli)
     assert rows(home, "site") == [("Köln",)]
+
+
+def test_utf16_without_its_byte_order_mark_is_quarantined_and_the_run_goes_on(home, cli):
+    # "utf-16" reads the byte order from the mark at the start; a file without one cannot be read, and says so.
+    source_config(home, 'timestamp = "ts"\ncolumns = ["ts", "site"]\nencoding = "utf-16"\n')
+    text = "ts,site\n2026-03-28 10:00:00,Köln\n"
+    bare = write_csv(home / "inbox/data/bare.csv", text.encode("utf-16-le"))
+    write_csv(home / "inbox/data/marked.csv", text, encoding="utf-16")
+    result = cli("ingest")
+    assert result.exit_code == 0, result.output
+    assert rows(home, "site") == [("Köln",)]
+    kept = home / "quarantine" / "data" / "bare.csv"
+    assert kept.read_bytes() == text.encode("utf-16-le") and not bare.exists()
+    reason = json.loads((kept.parent / "bare.csv.reason.json").read_text(encoding="utf-8"))
+    assert reason["reason"].startswith("cannot be decoded as utf-16 (UTF-16 stream does not start with BOM): "
+                                       "without a byte order mark"), reason
+    assert "set encoding for source 'data'" in reason["reason"] and '"utf-16-le"' in reason["reason"]
+    assert reason["first_bad_line"] == 1
+    assert f"file={bare}" in result.output and "level=WARNING" in result.output
 
 
 def test_typed_values_convert_completely_or_the_row_is_bad(home, cli):
