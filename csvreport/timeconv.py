@@ -329,19 +329,11 @@ class TimestampParser:
             # its values are cut as "key AM" and "MM:SS", the layout without half days, before strptime.
             split = fixed_layout(self.layout.fmt, half_days=False)
             assert split is not None
-            key, part = split.parts("t")
-            tables: dict[str, object] = {"HOURS": LayoutHourTable(self.zone, split),
-                                         "MINUTE_SECOND": split.minute_second}
-            self._split_cut = eval(compile(f"lambda t: HOURS[{key}] + MINUTE_SECOND[{part}]", "<timestamp cut>",
-                                           "eval"), tables)
-            self.full = self._parse_split
+            self.full = _cut_first(*_layout_cut(split, LayoutHourTable(self.zone, split), "t"), self._parse_format)
         self.parse: Callable[[str], int] = self._parse_format
         fast = self.fast_expression("t")
         if fast is not None:
-            code, names = fast
-            # The code holds positions and names only, never text from a file: the cut the row loop inlines.
-            self._cut = eval(compile(f"lambda t: {code}", "<timestamp cut>", "eval"), names)
-            self.parse = self._parse_fast
+            self.parse = _cut_first(*fast, self.full)
 
     def fast_expression(self, text: str, example: Optional[str] = None) -> Optional[tuple[str, dict[str, object]]]:
         """Python code for the cut-and-look-up of `text` (a name), and the names it uses; it raises
@@ -366,10 +358,7 @@ class TimestampParser:
             return f"HOURS[{text}[:14]] + MINUTE_SECOND[{text}[14:]]", names
         if self.layout is None:
             return None
-        key, part = self.layout.parts(text)
-        names = {"HOURS": self.hours, "MINUTE_SECOND": self.layout.minute_second}
-        # + 0: a key cached as None (the offset changes inside its hour) raises TypeError, as with a part
-        return (f"HOURS[{key}] + 0" if part is None else f"HOURS[{key}] + MINUTE_SECOND[{part}]"), names
+        return _layout_cut(self.layout, self.hours, text)
 
     def joined_expression(self, date: str, time: str,
                           example: Optional[str] = None) -> Optional[tuple[str, dict[str, object]]]:
@@ -390,20 +379,6 @@ class TimestampParser:
 
     def __call__(self, text: str) -> int:
         return self.parse(text)
-
-    def _parse_fast(self, text: str) -> int:
-        # The cut of `fast_expression` (which the compiled row loop inlines); anything it does not take,
-        # the full parser.
-        try:
-            return self._cut(text)
-        except (KeyError, TypeError):
-            return self.full(text)
-
-    def _parse_split(self, text: str) -> int:
-        try:
-            return self._split_cut(text)
-        except (KeyError, TypeError):
-            return self._parse_format(text)
 
     def _parse_iso_tail(self, text: str) -> int:
         """An ISO value with a fraction, an offset or `Z`, or a date alone, cut as the common shape is
@@ -455,8 +430,28 @@ class TimestampParser:
 
 def _common_shape(example: Optional[str]) -> bool:
     """An ISO value to the second or the minute, no fraction, no offset (or no example): cut at `HH:`."""
-    return example is None or not (example[19:] in OFFSETS or example[19:] in FRACTIONS
-                                   or len(example) > 19 or len(example) == 10)
+    return example is None or not (len(example) > 19 or len(example) == 10)
+
+
+def _layout_cut(layout: Layout, hours: dict[str, Optional[int]], text: str) -> tuple[str, dict[str, object]]:
+    """The cut of `text` (a name) in a fixed layout: its hour key in `hours`, its minute and second by table."""
+    key, part = layout.parts(text)
+    names: dict[str, object] = {"HOURS": hours, "MINUTE_SECOND": layout.minute_second}
+    # + 0: a key cached as None (the offset changes inside its hour) raises TypeError, as with a part
+    return (f"HOURS[{key}] + 0" if part is None else f"HOURS[{key}] + MINUTE_SECOND[{part}]"), names
+
+
+def _cut_first(code: str, names: dict[str, object], fallback: Callable[[str], int]) -> Callable[[str], int]:
+    """A parser that cuts a text as `code` says (an expression of `t`: positions and names only, never text
+    from a file) and hands a text the cut does not take (KeyError, TypeError) to `fallback`."""
+    cut = eval(compile(f"lambda t: {code}", "<timestamp cut>", "eval"), names)
+
+    def parse(text: str) -> int:
+        try:
+            return cut(text)
+        except (KeyError, TypeError):
+            return fallback(text)
+    return parse
 
 
 def _offset(text: str) -> int:
