@@ -490,7 +490,7 @@ def record_ingest(spelling: Spelling, rows: int, times: dict[str, list[float]], 
                       f"{statistics.median(cpu['unchecked']) / shell_cpu:.2f} x"))
     # CPU seconds (user + system, the helper included) against the shell's: what a quiet machine's wall
     # times would show for one process, and much less disturbed by other work than wall times.
-    # The limits are for the spellings of a time; rows out of time order are a figure to watch
+    # The limits are for the spellings of a time; rows out of time order are a figure to watch.
     record(Figure("1 ingest", f"csvreport ingest in one process (no helper){tag}", single, "s", shell,
                   "shell .import", limit=None if spelling.shuffled else 2.0,
                   note=f"CPU {single_cpu:.2f} s = {single_cpu / shell_cpu:.2f} x"))
